@@ -43,7 +43,8 @@ std::vector<Expr> Buffer::effective_strides() const {
 Expr Buffer::num_elements() const {
   Expr total = make_int(DataType::Int(64), 1);
   for (const Expr& extent : node_->shape) {
-    Expr e = make_cast(DataType::Int(64), extent);
+    const int64_t* constant = as_const_int(extent);
+    Expr e = constant ? make_int(DataType::Int(64), *constant) : make_cast(DataType::Int(64), extent);
     const int64_t* a = as_const_int(total);
     const int64_t* b = as_const_int(e);
     total = (a && b) ? make_int(DataType::Int(64), *a * *b) : total * e;

@@ -106,6 +106,8 @@ Expr make_int(DataType t, int64_t value) {
 
 Expr make_float(DataType t, double value) {
   internal_check(t.is_float() && t.is_scalar()) << "float immediate of type " << t.to_string();
+  // float32 immediates hold exactly the float32 value, so equal constants compare equal.
+  if (t == DataType::Float(32)) value = static_cast<double>(static_cast<float>(value));
   return make_node<FloatImmNode>(t, value);
 }
 
@@ -217,7 +219,15 @@ void match_types(Expr& a, Expr& b) {
     return false;
   };
   if (ta.element_of() != tb.element_of()) {
-    if (!retype(a, tb.element_of()) && !retype(b, ta.element_of())) {
+    // Retype the immediate side; when both are immediates, retype a plain int32/float32 literal
+    // rather than the explicitly typed constant.
+    bool a_imm = as_const_int(a) || as_const_float(a);
+    bool b_imm = as_const_int(b) || as_const_float(b);
+    bool a_literal = a_imm && (ta == DataType::Int(32) || ta == DataType::Float(32));
+    bool retype_a_first = a_imm && (!b_imm || a_literal);
+    bool done = retype_a_first ? (retype(a, tb.element_of()) || retype(b, ta.element_of()))
+                               : (retype(b, ta.element_of()) || retype(a, tb.element_of()));
+    if (!done) {
       internal_error() << "operand types differ: " << ta.to_string() << " vs " << tb.to_string();
     }
   }

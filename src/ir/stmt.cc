@@ -13,6 +13,10 @@ Stmt make_node(Args&&... args) {
 
 void check_index_lanes(const BufferNode* buffer, const std::vector<Expr>& indices, int value_lanes) {
   internal_check(!indices.empty()) << "access to " << buffer->name << " without indices";
+  bool has_vector_index = false;
+  for (const Expr& index : indices) has_vector_index |= index.dtype().lanes() > 1;
+  internal_check(value_lanes == 1 || has_vector_index) << "vector store to " << buffer->name
+                                                       << " needs a vector index";
   for (const Expr& index : indices) {
     internal_check(index.dtype().is_integral()) << "non-integer index into " << buffer->name;
     int lanes = index.dtype().lanes();
