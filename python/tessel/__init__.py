@@ -1,0 +1,61 @@
+"""Tessel: a two-level deep-learning compiler (graph IR -> tensor expressions -> loop IR -> LLVM).
+
+This package is the user-facing API. The native core is the ``_tessel`` extension module,
+built by ``scripts/setup.sh`` into this folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, Optional
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "TesselError", "host_target", "num_threads", "native_available"]
+
+
+class TesselError(ValueError):
+    """A user error: bad input, unsupported operation, missing build artefact.
+
+    Subclasses ``ValueError`` so that callers catching ``ValueError`` see Tessel's errors too.
+    """
+
+
+try:
+    _tessel: Any = importlib.import_module(f"{__name__}._tessel")
+    _IMPORT_ERROR: Optional[Exception] = None
+except ImportError as error:  # not built yet, or built for another interpreter
+    _tessel = None
+    _IMPORT_ERROR = error
+
+
+def native_available() -> bool:
+    """Returns True when the native extension ``tessel._tessel`` is built and importable."""
+    return _tessel is not None
+
+
+def _native() -> Any:
+    if _tessel is None:
+        raise TesselError(
+            f"the native extension tessel._tessel is not available ({_IMPORT_ERROR}); "
+            "build it with `bash scripts/setup.sh`"
+        )
+    return _tessel
+
+
+def host_target() -> Dict[str, Any]:
+    """Describes the host CPU as the LLVM backend sees it.
+
+    Returns a dict with ``triple`` (e.g. ``"x86_64-pc-linux-gnu"``), ``cpu`` (e.g.
+    ``"znver5"``), ``features`` (list of enabled features such as ``"avx512f"``) and
+    ``vector_bits`` (widest native float vector register).
+    """
+    try:
+        return dict(_native().host_target())
+    except RuntimeError as error:
+        raise TesselError(str(error)) from None
+
+
+def num_threads() -> int:
+    """Number of threads in the runtime's pool (``TESSEL_NUM_THREADS``, else usable CPUs)."""
+    return int(_native().num_threads())
