@@ -53,12 +53,12 @@ Operation replace_reads(const Operation& op, const Tensor& from, const Tensor& t
     if (source.same_as(r.source) && condition.same_as(r.condition)) return op;
     r.source = source;
     r.condition = condition;
-    return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, Expr(), true, r);
+    return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, Expr(), true, r, op->tag);
   }
   Expr body = replacer.mutate(op->body);
   if (body.same_as(op->body)) return op;
   return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, body, false,
-                                               Reduction{});
+                                               Reduction{}, op->tag);
 }
 
 bool reads(const Operation& op, const Tensor& tensor) {
@@ -380,7 +380,7 @@ Tensor Schedule::apply(const Step& step) {
     // C.op.axis now refer to the cache stage's axes, as in TVM).
     Tensor cache = make_tensor(std::make_shared<const OperationNode>(
         original->kind, original->name + "." + step.text, original->shape, original->dtype, original->axis,
-        original->body, original->has_reduction, original->reduction));
+        original->body, original->has_reduction, original->reduction, original->tag));
     std::vector<IterVar> axis;
     std::vector<Expr> indices;
     for (const IterVar& iv : original->axis) {

@@ -146,12 +146,12 @@ Operation inline_op(const Operation& op, Inliner& inliner) {
     r.source = inliner.mutate(r.source);
     r.condition = inliner.mutate(r.condition);
     if (r.source.same_as(op->reduction.source) && r.condition.same_as(op->reduction.condition)) return op;
-    return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, Expr(), true, r);
+    return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, Expr(), true, r, op->tag);
   }
   Expr body = inliner.mutate(op->body);
   if (body.same_as(op->body)) return op;
   return std::make_shared<const OperationNode>(op->kind, op->name, op->shape, op->dtype, op->axis, body, false,
-                                               Reduction{});
+                                               Reduction{}, op->tag);
 }
 
 bool op_reads(const Operation& op, const BufferNode* buffer) {

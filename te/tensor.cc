@@ -195,41 +195,42 @@ Tensor placeholder(std::vector<Expr> shape, DataType dtype, std::string name) {
   return register_tensor(op);
 }
 
-Tensor make_compute_tensor(std::string name, std::vector<IterVar> axis, DataType dtype, Expr body) {
+Tensor make_compute_tensor(std::string name, std::vector<IterVar> axis, DataType dtype, Expr body, std::string tag) {
   std::vector<Expr> shape;
   for (const IterVar& iv : axis) shape.push_back(iv->dom.extent);
   user_check(body.defined() && body.dtype().is_scalar()) << "compute " << name << ": the body must be a scalar expression";
   auto op = std::make_shared<const OperationNode>(OpKind::kCompute, std::move(name), std::move(shape), dtype,
-                                                  std::move(axis), std::move(body), false, Reduction{});
+                                                  std::move(axis), std::move(body), false, Reduction{}, std::move(tag));
   return register_tensor(op);
 }
 
-Tensor make_reduce_tensor(std::string name, std::vector<IterVar> axis, Reduction reduction) {
+Tensor make_reduce_tensor(std::string name, std::vector<IterVar> axis, Reduction reduction, std::string tag) {
   std::vector<Expr> shape;
   for (const IterVar& iv : axis) shape.push_back(iv->dom.extent);
   user_check(!reduction.axes.empty()) << "compute " << name << ": a reduction needs at least one reduce axis";
   DataType dtype = reduction.source.dtype();
   auto op = std::make_shared<const OperationNode>(OpKind::kCompute, std::move(name), std::move(shape), dtype,
-                                                  std::move(axis), Expr(), true, std::move(reduction));
+                                                  std::move(axis), Expr(), true, std::move(reduction), std::move(tag));
   return register_tensor(op);
 }
 
 Tensor make_tensor(Operation op) { return register_tensor(std::move(op)); }
 
-Tensor compute(std::vector<Expr> shape, const std::function<Expr(const std::vector<Var>&)>& fcompute, std::string name) {
+Tensor compute(std::vector<Expr> shape, const std::function<Expr(const std::vector<Var>&)>& fcompute, std::string name,
+               std::string tag) {
   check_shape(shape, name);
   std::vector<IterVar> axis = make_axes(shape);
   Expr body = fcompute(vars_of(axis));
   user_check(body.defined()) << "compute " << name << ": fcompute returned nothing";
-  return make_compute_tensor(std::move(name), std::move(axis), body.dtype(), body);
+  return make_compute_tensor(std::move(name), std::move(axis), body.dtype(), body, std::move(tag));
 }
 
 Tensor compute_reduce(std::vector<Expr> shape, const std::function<Reduction(const std::vector<Var>&)>& fcompute,
-                      std::string name) {
+                      std::string name, std::string tag) {
   check_shape(shape, name);
   std::vector<IterVar> axis = make_axes(shape);
   Reduction r = fcompute(vars_of(axis));
-  return make_reduce_tensor(std::move(name), std::move(axis), std::move(r));
+  return make_reduce_tensor(std::move(name), std::move(axis), std::move(r), std::move(tag));
 }
 
 std::vector<Tensor> post_dfs_tensors(const std::vector<Tensor>& outputs) {

@@ -95,10 +95,14 @@ struct OperationNode {
   const Expr body;
   const bool has_reduction;
   const Reduction reduction;
+  // What the op is, for default schedules and fusion: "elemwise", "broadcast", "injective",
+  // "reduce", or an operator name such as "dense", "conv2d_nchw". Empty when unknown. The tag is
+  // not part of the workload key.
+  const std::string tag;
   OperationNode(OpKind k, std::string n, std::vector<Expr> sh, DataType t, std::vector<IterVar> ax, Expr b,
-                bool has_red, Reduction red)
+                bool has_red, Reduction red, std::string tg = "")
       : kind(k), name(std::move(n)), shape(std::move(sh)), dtype(t), axis(std::move(ax)), body(std::move(b)),
-        has_reduction(has_red), reduction(std::move(red)) {}
+        has_reduction(has_red), reduction(std::move(red)), tag(std::move(tg)) {}
   // The tensors this op reads, in order of first reference (empty for placeholders).
   std::vector<Tensor> inputs() const;
   // All iteration axes: data-parallel then reduce.
@@ -141,12 +145,13 @@ Tensor tensor_of_buffer(const BufferNode* buffer);
 Tensor placeholder(std::vector<Expr> shape, DataType dtype, std::string name = "placeholder");
 // fcompute receives one index variable per output dimension.
 Tensor compute(std::vector<Expr> shape, const std::function<Expr(const std::vector<Var>&)>& fcompute,
-               std::string name = "compute");
+               std::string name = "compute", std::string tag = "");
 Tensor compute_reduce(std::vector<Expr> shape, const std::function<Reduction(const std::vector<Var>&)>& fcompute,
-                      std::string name = "compute");
+                      std::string name = "compute", std::string tag = "");
 // Lower-level constructors used by schedule transformations (cache_read/write, rfactor).
-Tensor make_compute_tensor(std::string name, std::vector<IterVar> axis, DataType dtype, Expr body);
-Tensor make_reduce_tensor(std::string name, std::vector<IterVar> axis, Reduction reduction);
+Tensor make_compute_tensor(std::string name, std::vector<IterVar> axis, DataType dtype, Expr body,
+                           std::string tag = "");
+Tensor make_reduce_tensor(std::string name, std::vector<IterVar> axis, Reduction reduction, std::string tag = "");
 // Same op, new buffer identity (used when a schedule re-homes a tensor).
 Tensor make_tensor(Operation op);
 
