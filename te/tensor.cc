@@ -147,8 +147,10 @@ Reduction min(Expr source, std::vector<IterVar> axes, Expr condition) {
 
 // ---- operations --------------------------------------------------------------------------------
 
-std::vector<Tensor> OperationNode::inputs() const {
-  std::vector<Tensor> result;
+OperationNode::OperationNode(OpKind k, std::string n, std::vector<Expr> sh, DataType t, std::vector<IterVar> ax,
+                             Expr b, bool has_red, Reduction red, std::string tg)
+    : kind(k), name(std::move(n)), shape(std::move(sh)), dtype(t), axis(std::move(ax)), body(std::move(b)),
+      has_reduction(has_red), reduction(std::move(red)), tag(std::move(tg)) {
   std::unordered_set<const BufferNode*> seen;
   auto collect = [&](const Expr& e) {
     if (!e.defined()) return;
@@ -157,8 +159,9 @@ std::vector<Tensor> OperationNode::inputs() const {
       if (const LoadNode* load = x->as<LoadNode>()) {
         if (!seen.insert(load->buffer.get()).second) return;
         Tensor t = tensor_of_buffer(load->buffer.get());
-        internal_check(t.defined()) << "op " << name << " reads buffer " << load->buffer->name << " that is not a tensor";
-        result.push_back(t);
+        user_check(t.defined()) << "compute " << name << " reads buffer " << load->buffer->name
+                                << ", which is not a tensor";
+        inputs_.push_back(t);
       }
     });
   };
@@ -168,8 +171,9 @@ std::vector<Tensor> OperationNode::inputs() const {
   } else {
     collect(body);
   }
-  return result;
 }
+
+OperationNode::~OperationNode() = default;
 
 std::vector<IterVar> OperationNode::root_iter_vars() const {
   std::vector<IterVar> result = axis;

@@ -99,14 +99,17 @@ struct OperationNode {
   // "reduce", or an operator name such as "dense", "conv2d_nchw". Empty when unknown. The tag is
   // not part of the workload key.
   const std::string tag;
+  // Finds the tensors the body reads (they must be alive) and keeps them alive.
   OperationNode(OpKind k, std::string n, std::vector<Expr> sh, DataType t, std::vector<IterVar> ax, Expr b,
-                bool has_red, Reduction red, std::string tg = "")
-      : kind(k), name(std::move(n)), shape(std::move(sh)), dtype(t), axis(std::move(ax)), body(std::move(b)),
-        has_reduction(has_red), reduction(std::move(red)), tag(std::move(tg)) {}
+                bool has_red, Reduction red, std::string tg = "");
+  ~OperationNode();
   // The tensors this op reads, in order of first reference (empty for placeholders).
-  std::vector<Tensor> inputs() const;
+  const std::vector<Tensor>& inputs() const { return inputs_; }
   // All iteration axes: data-parallel then reduce.
   std::vector<IterVar> root_iter_vars() const;
+
+ private:
+  std::vector<Tensor> inputs_;
 };
 using Operation = std::shared_ptr<const OperationNode>;
 
