@@ -143,7 +143,9 @@ Expr IRMutator::mutate_Select(const SelectNode* op, const Expr& self) {
 
 Expr IRMutator::mutate_Cast(const CastNode* op, const Expr& self) {
   Expr v = mutate(op->value);
-  return v.same_as(op->value) ? self : make_cast(op->dtype.with_lanes(v.dtype().lanes()), std::move(v));
+  if (v.same_as(op->value)) return self;
+  DataType t = op->dtype.with_lanes(v.dtype().lanes());
+  return make_cast(t, std::move(v));
 }
 
 Expr IRMutator::mutate_Load(const LoadNode* op, const Expr& self) {
