@@ -258,9 +258,14 @@ Tensor Schedule::apply(const Step& step) {
     int64_t factor = step.ints[0];
     DataType t = parent->dom.extent.dtype();
     Expr zero = make_const(t, 0);
-    // Extents are fixed at lowering time from the parent's domain; here only names and kinds.
-    IterVar outer = make_iter_var({zero, make_const(t, nparts ? factor : 1)}, parent->var->name + ".outer", parent->kind);
-    IterVar inner = make_iter_var({zero, make_const(t, nparts ? 1 : factor)}, parent->var->name + ".inner", parent->kind);
+    // The domains here describe the parent's full extent; lowering recomputes them from the
+    // region a stage actually covers (which compute_at may shrink).
+    const int64_t* parent_extent = as_const_int(parent->dom.extent);
+    int64_t rest = parent_extent ? (*parent_extent + factor - 1) / factor : 1;
+    IterVar outer = make_iter_var({zero, make_const(t, static_cast<double>(nparts ? factor : rest))},
+                                  parent->var->name + ".outer", parent->kind);
+    IterVar inner = make_iter_var({zero, make_const(t, static_cast<double>(nparts ? rest : factor))},
+                                  parent->var->name + ".inner", parent->kind);
     stage.relations.push_back(IterRelation{IterRelation::kSplit, parent, outer, inner, factor, nparts});
     auto& leaves = stage.leaf_iter_vars;
     auto it = leaves.begin() + step.axes[0];
@@ -275,7 +280,11 @@ Tensor Schedule::apply(const Step& step) {
     user_check(is_reduce(outer) == is_reduce(inner)) << "fuse on stage " << stage_name
                                                      << ": cannot fuse a reduction axis with a data-parallel axis";
     DataType t = outer->dom.extent.dtype();
-    IterVar fused = make_iter_var({make_const(t, 0), make_const(t, 1)}, outer->var->name + "." + inner->var->name + ".fused",
+    const int64_t* outer_extent = as_const_int(outer->dom.extent);
+    const int64_t* inner_extent = as_const_int(inner->dom.extent);
+    Expr extent = outer_extent && inner_extent ? make_const(t, static_cast<double>(*outer_extent * *inner_extent))
+                                               : outer->dom.extent * inner->dom.extent;
+    IterVar fused = make_iter_var({make_const(t, 0), extent}, outer->var->name + "." + inner->var->name + ".fused",
                                   outer->kind);
     stage.relations.push_back(IterRelation{IterRelation::kFuse, fused, outer, inner, 0, false});
     auto& leaves = stage.leaf_iter_vars;

@@ -11,15 +11,10 @@ from typing import Any, Dict, Optional
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "TesselError", "host_target", "num_threads", "native_available"]
-
-
-class TesselError(ValueError):
-    """A user error: bad input, unsupported operation, missing build artefact.
-
-    Subclasses ``ValueError`` so that callers catching ``ValueError`` see Tessel's errors too.
-    """
-
+__all__ = [
+    "__version__", "TesselError", "InternalError", "host_target", "num_threads", "native_available",
+    "lower", "build", "te", "ops",
+]
 
 try:
     _tessel: Any = importlib.import_module(f"{__name__}._tessel")
@@ -27,6 +22,29 @@ try:
 except ImportError as error:  # not built yet, or built for another interpreter
     _tessel = None
     _IMPORT_ERROR = error
+
+if _tessel is not None:
+    # The native library raises these: C++ CompileError -> TesselError, InternalError -> InternalError.
+    TesselError = _tessel.TesselError
+    InternalError = _tessel.InternalError
+else:
+
+    class TesselError(ValueError):  # type: ignore[no-redef]
+        """A user error: bad input, unsupported operation, missing build artefact.
+
+        Subclasses ``ValueError`` so that callers catching ``ValueError`` see Tessel's errors too.
+        """
+
+    class InternalError(RuntimeError):  # type: ignore[no-redef]
+        """A broken invariant inside Tessel (a bug), never the user's fault."""
+
+TesselError.__module__ = __name__
+InternalError.__module__ = __name__
+TesselError.__doc__ = (
+    "A user error: bad input, unsupported operation, missing build artefact. Subclasses "
+    "ValueError so that callers catching ValueError see Tessel's errors too."
+)
+InternalError.__doc__ = "A broken invariant inside Tessel (a bug), never the user's fault."
 
 
 def native_available() -> bool:
@@ -59,3 +77,9 @@ def host_target() -> Dict[str, Any]:
 def num_threads() -> int:
     """Number of threads in the runtime's pool (``TESSEL_NUM_THREADS``, else usable CPUs)."""
     return int(_native().num_threads())
+
+
+from tessel.build_module import build, lower  # noqa: E402  (needs TesselError and _native above)
+
+if _tessel is not None:
+    from tessel import ops, te  # noqa: E402,F401

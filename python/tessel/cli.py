@@ -71,6 +71,68 @@ def _command_demo(args: argparse.Namespace) -> int:
     return completed.returncode
 
 
+def _command_config(args: argparse.Namespace) -> int:
+    from tessel import runtime
+
+    library = Path(runtime.library_path())
+    if not library.is_file():
+        raise _CommandError(
+            f"the runtime library libtessel_runtime.so is not built (looked in {library}); "
+            "build it with `bash scripts/setup.sh` or set TESSEL_RUNTIME_LIBRARY", 2
+        )
+    library_dir = library.resolve().parent
+    flags: List[str] = []
+    if args.cflags:
+        flags.append(f"-I{REPO_ROOT / 'include'}")
+    if args.libs:
+        flags += [f"-L{library_dir}", "-ltessel_runtime", f"-Wl,-rpath,{library_dir}"]
+    if not flags:
+        raise _CommandError("say what to print: --cflags and/or --libs", 2)
+    print(" ".join(flags))
+    return 0
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from tessel import runtime
+
+    module = runtime.load(args.library)
+    inputs = {}
+    if args.inputs:
+        with np.load(args.inputs) as data:
+            inputs = {name: data[name] for name in data.files}
+    missing = [name for name in module.input_names if name not in inputs]
+    if missing:
+        raise TesselError(
+            f"no value for input(s) {', '.join(missing)}"
+            + ("" if args.inputs else "; pass them with --inputs in.npz")
+        )
+    unknown = [name for name in inputs if name not in module.input_names]
+    if unknown:
+        raise TesselError(
+            f"{args.inputs} has array(s) {', '.join(unknown)}, but the module's inputs are "
+            f"{', '.join(module.input_names)}"
+        )
+    if args.repeat < 1:
+        raise TesselError(f"--repeat must be at least 1, got {args.repeat}")
+    outputs = module.run(**inputs)
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        module.run()
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    median = times[len(times) // 2] if len(times) % 2 else 0.5 * sum(times[len(times) // 2 - 1 : len(times) // 2 + 1])
+    print(f"latency: median {median:.3f} ms, min {times[0]:.3f} ms, max {times[-1]:.3f} ms over {args.repeat} runs")
+    if args.outputs:
+        np.savez(args.outputs, **dict(zip(module.output_names, outputs or [])))
+        print(f"wrote {len(module.output_names)} output(s) to {args.outputs}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser for the ``tessel`` command."""
     parser = _ArgumentParser(
@@ -92,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("demo_args", nargs=argparse.REMAINDER, help="arguments for the program")
     demo.set_defaults(handler=_command_demo)
+
+    config = commands.add_parser(
+        "config", help="print compiler flags that build a C/C++ program against the runtime"
+    )
+    config.add_argument("--cflags", action="store_true", help="include flags")
+    config.add_argument("--libs", action="store_true", help="linker flags (with an rpath)")
+    config.set_defaults(handler=_command_config)
+
+    run = commands.add_parser("run", help="run an exported module library and print its latency")
+    run.add_argument("library", help="the exported module (.so)")
+    run.add_argument("--inputs", help=".npz file with one array per input name")
+    run.add_argument("--outputs", help="write the outputs to this .npz file")
+    run.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
+    run.set_defaults(handler=_command_run)
     return parser
 
 
@@ -107,7 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
-        parser.error("missing COMMAND (one of: info, demo)")
+        parser.error("missing COMMAND (one of: info, demo, config, run)")
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

@@ -1,0 +1,12 @@
+// Entry points of the binding files that live beside the core ones: the operator library
+// (bind_ops_nn.cc, bind_ops_tensor.cc: operator functions, Tensor in and Tensor out, bound into
+// the `_tessel.ops` submodule that the Python package re-exports as `tessel.ops`) and the
+// library exporter (bind_export.cc: `_tessel.export_library`). bind_core.cc calls each one when
+// its file is built (TESSEL_HAVE_OPS_NN / _OPS_TENSOR / _EXPORT, set by python/CMakeLists.txt).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+void bind_ops_nn(pybind11::module_& ops);
+void bind_ops_tensor(pybind11::module_& ops);
+void bind_export(pybind11::module_& m);

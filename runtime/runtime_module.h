@@ -1,0 +1,63 @@
+// The loaded module behind the C ABI's opaque TesselModule: the dlopen'ed library, its metadata,
+// and the graph executor state (storage table, static memory pool, resolved kernel calls).
+// module.cc loads and validates; graph_executor.cc sets inputs, runs and profiles.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime_internal.h"
+
+namespace tessel_rt {
+
+using KernelEntry = int32_t (*)(void** args, int32_t num_args);
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  DLDataType dtype{};
+  int32_t storage = -1;  // storage id in the plan
+  int64_t bytes() const { return num_elements(shape.data(), static_cast<int32_t>(shape.size())) * dtype_bytes(dtype); }
+};
+
+struct Node {
+  std::string name;
+  std::string kernel_name;
+  KernelEntry kernel = nullptr;
+  std::vector<int32_t> args;  // storage ids: inputs then outputs (the kernel's parameter order)
+};
+
+}  // namespace tessel_rt
+
+struct TesselModule {
+  ~TesselModule();
+
+  std::string path;
+  void* library = nullptr;  // dlopen handle
+  const char* const* kernel_last_error = nullptr;
+  std::string metadata_json, graph_json;
+  std::vector<tessel_rt::TensorInfo> inputs, outputs;
+  std::vector<tessel_rt::Node> nodes;
+
+  // Executor state. storage_data[id] is where storage `id` lives right now: inside the pool,
+  // inside the mapped weights, or in an input/output buffer (owned, or the caller's zero-copy one).
+  std::vector<void*> storage_data;
+  std::unique_ptr<tessel_rt::AlignedBuffer> pool;
+  std::vector<std::unique_ptr<tessel_rt::AlignedBuffer>> input_buffers, output_buffers;
+  std::vector<void*> arg_scratch;
+  std::string profile_table;
+
+  int32_t input_index(const std::string& name) const;   // -1 when unknown
+  int32_t output_index(const std::string& name) const;  // -1 when unknown
+  void set_input(int32_t index, const DLTensor* value, bool zero_copy);
+  void set_output_zero_copy(int32_t index, const DLTensor* value);
+  void run();
+  void get_output(int32_t index, DLTensor* dst) const;
+  const std::string& run_profile(int32_t repeat);
+};
+
+namespace tessel_rt {
+// Loads and validates an exported library (throws RuntimeError with the matching status).
+std::unique_ptr<TesselModule> load_module(const std::string& path);
+}  // namespace tessel_rt
