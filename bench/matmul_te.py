@@ -38,7 +38,7 @@ def matmul_schedule(m: int, n: int, k: int, mr: int, nc: int, kr: int):
 
     s = te.create_schedule(C)
     CC = s.cache_write(C, "local")
-    io, jo, ii, ji = s[C].tile(C.op.axis[0], C.op.axis[1], mr, nc)
+    io, jo, ii, ji = s[C].tile(s[C].op.axis[0], s[C].op.axis[1], mr, nc)
     s[C].reorder(jo, io, ii, ji)  # one B panel stays in cache while the rows stream past
     fused = s[C].fuse(jo, io)
     s[C].parallel(fused)

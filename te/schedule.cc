@@ -3,6 +3,7 @@
 // same transformations.
 #include "tessel/te/schedule.h"
 
+#include <functional>
 #include <unordered_map>
 
 #include "tessel/ir/error.h"
@@ -309,10 +310,23 @@ Tensor Schedule::apply(const Step& step) {
                                                                              << ": invalid target stage";
     StageNode& parent = *stages_[target];
     user_check(!stage.is_output) << "compute_at: " << stage_name << " is an output of the schedule and must stay at root";
-    // The target must consume this stage's tensor (directly or through stages attached inside it).
-    bool consumes = reads(parent.op, stage.output);
+    // The target must consume this stage's tensor: directly, through stages inlined into it, or
+    // through stages attached inside it.
+    std::function<bool(const Operation&)> reads_through_inlined = [&](const Operation& op) {
+      for (const Tensor& input : op->inputs()) {
+        if (input.buffer().same_as(stage.output.buffer())) return true;
+        int index = stage_index_of(input);
+        if (index >= 0 && stages_[index]->attach == AttachKind::kInline && reads_through_inlined(stages_[index]->op)) {
+          return true;
+        }
+      }
+      return false;
+    };
+    bool consumes = reads_through_inlined(parent.op);
     for (const auto& other : stages_) {
-      if (other->attach == AttachKind::kScope && other->attach_stage == target && reads(other->op, stage.output)) consumes = true;
+      if (other->attach == AttachKind::kScope && other->attach_stage == target && reads_through_inlined(other->op)) {
+        consumes = true;
+      }
     }
     user_check(consumes) << "compute_at: stage " << parent.op->name << " does not consume " << stage_name;
     stage.attach = AttachKind::kScope;

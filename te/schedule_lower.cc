@@ -38,6 +38,8 @@ class IntervalEvaluator {
   explicit IntervalEvaluator(const std::unordered_map<const VarNode*, Expr>& relaxed) : relaxed_(relaxed) {}
 
   Interval eval(const Expr& e) {
+    // A subtree that mentions no relaxed variable is a single value, however it is built.
+    if (!mentions_relaxed(e)) return Interval::point(e);
     if (const VarNode* v = e.as<VarNode>()) {
       auto it = relaxed_.find(v);
       if (it == relaxed_.end()) return Interval::point(e);
@@ -98,6 +100,13 @@ class IntervalEvaluator {
   }
 
  private:
+  bool mentions_relaxed(const Expr& e) {
+    bool found = false;
+    pre_order_visit(make_evaluate(e), [&](const Expr* x, const Stmt*) {
+      if (const VarNode* v = x ? x->as<VarNode>() : nullptr) found |= relaxed_.count(v) > 0;
+    });
+    return found;
+  }
   const std::unordered_map<const VarNode*, Expr>& relaxed_;
 };
 

@@ -71,11 +71,23 @@ Schedule default_schedule(const std::vector<Tensor>& outputs, const ScheduleTarg
   register_builtin_schedules_once();
   Schedule schedule = create_schedule(outputs);
   const Tensor& output = outputs.front();
-  ScheduleFunction function;
-  {
+  auto lookup = [](const std::string& tag) {
     std::lock_guard<std::mutex> lock(registry_mutex());
-    auto it = schedule_registry().find(output.op()->tag);
-    if (it != schedule_registry().end()) function = it->second;
+    auto it = schedule_registry().find(tag);
+    return it == schedule_registry().end() ? ScheduleFunction() : it->second;
+  };
+  ScheduleFunction function = lookup(output.op()->tag);
+  if (!function && !output.op()->has_reduction) {
+    // An elementwise epilogue (bias, relu, scaling, ...) on top of an operator with its own
+    // schedule: that schedule handles the whole fused DAG and fuses the epilogue. Producers are
+    // searched nearest first; the first one with a registered schedule decides, and the search
+    // stops at the first reduction (an unregistered reduction gets the generic schedule).
+    for (int i = schedule.stage_index_of(output) - 1; i >= 0 && !function; --i) {
+      const StageNode& stage = schedule.stage_node(i);
+      if (stage.is_placeholder) continue;
+      function = lookup(stage.op->tag);
+      if (stage.op->has_reduction) break;
+    }
   }
   if (function) {
     function(schedule, output, target);

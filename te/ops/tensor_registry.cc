@@ -240,7 +240,27 @@ void schedule_row_normalization(Schedule& schedule, const Tensor& output, const 
   }
 }
 
+bool is_row_normalization_tag(const std::string& tag) {
+  return tag == "softmax" || tag == "log_softmax" || tag == "layer_norm" || tag == "instance_norm";
+}
+
 }  // namespace
+
+bool schedule_tensor_epilogue(Schedule& schedule, const Tensor& output, const ScheduleTarget& target) {
+  for (int i = schedule.stage_index_of(output) - 1; i >= 0; --i) {
+    const StageNode& stage = schedule.stage_node(i);
+    if (stage.is_placeholder) continue;
+    if (is_row_normalization_tag(stage.op->tag)) {
+      schedule_row_normalization(schedule, output, target);
+      return true;
+    }
+    if (!stage.op->has_reduction) continue;
+    if (stage.op->tag != "reduce") return false;
+    schedule_reduce(schedule, output, target);
+    return true;
+  }
+  return false;
+}
 
 void register_tensor_schedules() {
   register_schedule("reduce", schedule_reduce);

@@ -178,6 +178,47 @@ TEST(TensorNorm, BatchNormInference) {
   }
 }
 
+// An elementwise epilogue after softmax / a reduction, scheduled through
+// schedule_tensor_epilogue (as the dispatch for injective outputs would).
+TEST(TensorNorm, EpilogueSchedules) {
+  Tensor x = placeholder({5, 45}, DataType::Float(32), "x");
+  HostArray a(DataType::Float(32), {5, 45});
+  a.fill(31, -3, 3);
+  std::vector<double> sm = softmax_reference(a, 1, false);
+  struct Case {
+    Tensor out;
+    std::function<double(int64_t)> ref;
+    int64_t size;
+  };
+  std::vector<Case> cases = {
+      {multiply(softmax(x), 2.0), [&](int64_t i) { return 2 * sm[i]; }, 5 * 45},
+      {relu(ops::sum(x, {1})), [&](int64_t r) {
+         double s = 0;
+         for (int64_t k = 0; k < 45; ++k) s += a.get(r * 45 + k);
+         return std::max(s, 0.0);
+       }, 5},
+  };
+  for (const Case& c : cases) {
+    Schedule s = create_schedule({c.out});
+    ASSERT_TRUE(schedule_tensor_epilogue(s, c.out, ScheduleTarget()));
+    PrimFunc f = lower_schedule(s, {x, c.out}, "op");
+    EXPECT_NE(to_string(f).find("parallel"), std::string::npos) << to_string(f);
+    HostArray out = HostArray::like(c.out);
+    codegen::JitModule::compile({f}).get_function("op").call({a.data(), out.data()});
+    std::vector<double> expected;
+    for (int64_t i = 0; i < c.size; ++i) expected.push_back(c.ref(i));
+    testing::expect_close(out, expected, 1e-5, 1e-6, "epilogue");
+  }
+  // Not a tensor operator's reduction: nothing applied.
+  Tensor y = placeholder({4}, DataType::Float(32), "y");
+  IterVar k = reduce_axis(0, 4, "k");
+  Tensor custom = compute_reduce({1}, [&](const std::vector<Var>&) { return te::sum(y({k}), {k}); }, "custom", "dense");
+  Tensor epilogue = relu(custom);
+  Schedule s = create_schedule({epilogue});
+  EXPECT_FALSE(schedule_tensor_epilogue(s, epilogue, ScheduleTarget()));
+  EXPECT_TRUE(s.steps().empty());
+}
+
 TEST(TensorNorm, Errors) {
   Tensor x = placeholder({4, 9}, DataType::Float(32), "x");
   Tensor g = placeholder({4}, DataType::Float(32), "g");

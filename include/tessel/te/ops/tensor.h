@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tessel/te/schedule.h"
 #include "tessel/te/tensor.h"
 
 namespace tessel::te::ops {
@@ -205,6 +206,17 @@ Tensor resize2d(const Tensor& x, int64_t out_height, int64_t out_width, ResizeMe
 // divide by its new factor is padded with zeros (and the padding dropped on the way back).
 // Examples: NCHW <-> NCHW16c, NCHW8c -> NCHW16c, NCHW <-> NHWC.
 Tensor layout_transform(const Tensor& x, const std::string& src_layout, const std::string& dst_layout);
+
+// ---- default schedules ------------------------------------------------------------------------
+
+struct ScheduleTarget;
+// For a DAG whose output is an injective epilogue (e.g. multiply(softmax(x), 2) or relu(sum(x)))
+// of one of these operators: applies that operator's default schedule with the epilogue as the
+// output (row-wise stages computed inside the epilogue's parallel row loop; reductions with their
+// vectorised/parallel schedule). Returns false, applying nothing, when the nearest reduction
+// feeding `output` is not a tensor operator's (then the caller schedules it). Meant for the
+// dispatch of the "elemwise", "broadcast", "injective" and "" tags.
+bool schedule_tensor_epilogue(Schedule& schedule, const Tensor& output, const ScheduleTarget& target);
 
 // ---- helpers shared by the operator files -----------------------------------------------------
 
