@@ -21,58 +21,6 @@ namespace tessel {
 
 namespace {
 
-// Variables a statement reads without binding them (loop variables, lets and allocations bind;
-// buffer accesses read their data variable).
-class FreeVariableFinder : public IRVisitor {
- public:
-  std::unordered_set<const VarNode*> free;
-
-  void visit_Var(const VarNode* op) override { use(op); }
-  void visit_Load(const LoadNode* op) override {
-    use(op->buffer->data.get());
-    IRVisitor::visit_Load(op);
-  }
-  void visit_Store(const StoreNode* op) override {
-    use(op->buffer->data.get());
-    IRVisitor::visit_Store(op);
-  }
-  void visit_Let(const LetNode* op) override {
-    visit(op->value);
-    scoped(op->var.get(), [&] { visit(op->body); });
-  }
-  void visit_For(const ForNode* op) override {
-    visit(op->min);
-    visit(op->extent);
-    scoped(op->loop_var.get(), [&] { visit(op->body); });
-  }
-  void visit_LetStmt(const LetStmtNode* op) override {
-    visit(op->value);
-    scoped(op->var.get(), [&] { visit(op->body); });
-  }
-  void visit_Allocate(const AllocateNode* op) override {
-    for (const Expr& extent : op->buffer->shape) visit(extent);
-    scoped(op->buffer->data.get(), [&] { visit(op->body); });
-  }
-
- private:
-  template <typename Fn>
-  void scoped(const VarNode* var, Fn&& fn) {
-    bool inserted = bound_.insert(var).second;
-    fn();
-    if (inserted) bound_.erase(var);
-  }
-  void use(const VarNode* var) {
-    if (!bound_.count(var)) free.insert(var);
-  }
-  std::unordered_set<const VarNode*> bound_;
-};
-
-std::unordered_set<const VarNode*> free_variables(const Stmt& s) {
-  FreeVariableFinder finder;
-  finder.visit(s);
-  return finder.free;
-}
-
 // A pass may not make the body read a variable that nothing binds.
 void check_no_new_free_variables(const std::unordered_set<const VarNode*>& before, const Stmt& after,
                                  const std::string& pass, const std::string& function) {
@@ -112,7 +60,8 @@ const std::vector<Pass>& default_passes() {
 PrimFunc run_passes(const PrimFunc& f, const std::vector<Pass>& passes) {
   internal_check(f.defined()) << "run_passes on an undefined function";
   const Settings& config = settings();
-  std::unordered_set<const VarNode*> free_before = free_variables(f->body);
+  std::vector<const VarNode*> free_list = free_variables(f->body);
+  std::unordered_set<const VarNode*> free_before(free_list.begin(), free_list.end());
   PrimFunc current = f;
   double total_ms = 0;
   for (size_t k = 0; k < passes.size(); ++k) {

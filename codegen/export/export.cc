@@ -2,8 +2,6 @@
 // metadata, the graph JSON and the weights go into a generated assembly file (.incbin of blob
 // files into 64-byte-aligned read-only sections) assembled by the system C compiler driver, and
 // both objects are linked against libtessel_runtime.so with an rpath to the runtime's directory.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,10 +13,10 @@
 #include <sstream>
 
 #include "tessel/codegen/export.h"
+#include "../process.h"
 #include "tessel/ir/error.h"
 #include "tessel/runtime/c_api.h"
 
-extern char** environ;
 
 namespace tessel::codegen {
 
@@ -76,19 +74,6 @@ std::vector<std::string> enabled_features(const std::string& features) {
   return names;
 }
 
-int run_program(const std::vector<std::string>& argv) {
-  std::vector<char*> pointers;
-  for (const std::string& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
-  pointers.push_back(nullptr);
-  pid_t pid = 0;
-  int error = posix_spawnp(&pid, pointers[0], nullptr, nullptr, pointers.data(), environ);
-  user_check(error == 0) << "cannot run " << argv[0] << ": " << std::strerror(error);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    user_check(errno == EINTR) << "waiting for " << argv[0] << " failed: " << std::strerror(errno);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream file(path, std::ios::binary);

@@ -19,65 +19,9 @@
 
 namespace tessel::codegen {
 
-namespace {
-
-// The variables a statement reads but does not bind itself, in order of first use (buffer data
-// pointers included), so that the closure layout is deterministic.
-class FreeVariables : public IRVisitor {
- public:
-  std::vector<const VarNode*> used;
-
-  void visit_Var(const VarNode* op) override { use(op); }
-  void visit_Load(const LoadNode* op) override {
-    use(op->buffer->data.get());
-    IRVisitor::visit_Load(op);
-  }
-  void visit_Store(const StoreNode* op) override {
-    use(op->buffer->data.get());
-    IRVisitor::visit_Store(op);
-  }
-  void visit_Let(const LetNode* op) override {
-    bound_.insert(op->var.get());
-    IRVisitor::visit_Let(op);
-  }
-  void visit_For(const ForNode* op) override {
-    bound_.insert(op->loop_var.get());
-    IRVisitor::visit_For(op);
-  }
-  void visit_LetStmt(const LetStmtNode* op) override {
-    bound_.insert(op->var.get());
-    IRVisitor::visit_LetStmt(op);
-  }
-  void visit_Allocate(const AllocateNode* op) override {
-    bound_.insert(op->buffer->data.get());
-    IRVisitor::visit_Allocate(op);
-  }
-
-  // Drops variables bound inside (variables are unique objects, so a variable bound anywhere in
-  // the statement is never free in it).
-  std::vector<const VarNode*> free() const {
-    std::vector<const VarNode*> result;
-    for (const VarNode* var : used) {
-      if (!bound_.count(var)) result.push_back(var);
-    }
-    return result;
-  }
-
- private:
-  void use(const VarNode* var) {
-    if (seen_.insert(var).second) used.push_back(var);
-  }
-  std::unordered_set<const VarNode*> seen_;
-  std::unordered_set<const VarNode*> bound_;
-};
-
-}  // namespace
-
 void CodeGenLLVM::emit_parallel_for(const ForNode* op) {
-  FreeVariables collector;
-  collector.visit(op->body);
   std::vector<const VarNode*> captured;
-  for (const VarNode* var : collector.free()) {
+  for (const VarNode* var : free_variables(op->body)) {
     if (var != op->loop_var.get()) captured.push_back(var);
   }
 

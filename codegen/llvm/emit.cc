@@ -1,7 +1,5 @@
 // Ahead-of-time outputs of the LLVM backend: LLVM IR text, assembly, object files and shared
 // libraries linked with the system C compiler driver against libtessel_runtime.so.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,31 +10,10 @@
 
 #include "llvm_backend.h"
 #include "tessel/codegen/llvm.h"
+#include "../process.h"
 #include "tessel/ir/error.h"
 
-extern char** environ;
-
 namespace tessel::codegen {
-
-namespace {
-
-// Runs argv[0] (searched on PATH) and waits; returns its exit status, or throws when it cannot
-// be started.
-int run_program(const std::vector<std::string>& argv) {
-  std::vector<char*> pointers;
-  for (const std::string& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
-  pointers.push_back(nullptr);
-  pid_t pid = 0;
-  int error = posix_spawnp(&pid, pointers[0], nullptr, nullptr, pointers.data(), environ);
-  user_check(error == 0) << "cannot run " << argv[0] << ": " << std::strerror(error);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    user_check(errno == EINTR) << "waiting for " << argv[0] << " failed: " << std::strerror(errno);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-}  // namespace
 
 std::string emit_llvm_ir(const std::vector<PrimFunc>& funcs, const Target& target, const std::string& module_name) {
   std::unique_ptr<llvm::TargetMachine> machine = create_target_machine(target);

@@ -2,6 +2,7 @@
 #include "tessel/ir/functor.h"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tessel/ir/error.h"
 
@@ -290,7 +291,59 @@ class VarUseFinder : public IRVisitor {
   bool found_ = false;
 };
 
+// Collects free variables with scoped binding, in order of first use.
+class FreeVariableFinder : public IRVisitor {
+ public:
+  std::vector<const VarNode*> free;
+
+  void visit_Var(const VarNode* op) override { use(op); }
+  void visit_Load(const LoadNode* op) override {
+    use(op->buffer->data.get());
+    IRVisitor::visit_Load(op);
+  }
+  void visit_Store(const StoreNode* op) override {
+    use(op->buffer->data.get());
+    IRVisitor::visit_Store(op);
+  }
+  void visit_Let(const LetNode* op) override {
+    visit(op->value);
+    scoped(op->var.get(), [&] { visit(op->body); });
+  }
+  void visit_For(const ForNode* op) override {
+    visit(op->min);
+    visit(op->extent);
+    scoped(op->loop_var.get(), [&] { visit(op->body); });
+  }
+  void visit_LetStmt(const LetStmtNode* op) override {
+    visit(op->value);
+    scoped(op->var.get(), [&] { visit(op->body); });
+  }
+  void visit_Allocate(const AllocateNode* op) override {
+    for (const Expr& extent : op->buffer->shape) visit(extent);
+    scoped(op->buffer->data.get(), [&] { visit(op->body); });
+  }
+
+ private:
+  template <typename Fn>
+  void scoped(const VarNode* var, Fn&& fn) {
+    bool inserted = bound_.insert(var).second;
+    fn();
+    if (inserted) bound_.erase(var);
+  }
+  void use(const VarNode* var) {
+    if (!bound_.count(var) && seen_.insert(var).second) free.push_back(var);
+  }
+  std::unordered_set<const VarNode*> bound_;
+  std::unordered_set<const VarNode*> seen_;
+};
+
 }  // namespace
+
+std::vector<const VarNode*> free_variables(const Stmt& s) {
+  FreeVariableFinder finder;
+  finder.visit(s);
+  return finder.free;
+}
 
 void pre_order_visit(const Stmt& s, const std::function<void(const Expr*, const Stmt*)>& fn) {
   PreOrderVisitor visitor(fn);

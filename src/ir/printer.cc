@@ -50,26 +50,6 @@ int binary_precedence(BinaryOp op) {
   return kPrecAtom;
 }
 
-const char* binary_symbol(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::kAdd: return "+";
-    case BinaryOp::kSub: return "-";
-    case BinaryOp::kMul: return "*";
-    case BinaryOp::kDiv: return "/";
-    case BinaryOp::kMod: return "%";
-    case BinaryOp::kMin: return "min";
-    case BinaryOp::kMax: return "max";
-    case BinaryOp::kEQ: return "==";
-    case BinaryOp::kNE: return "!=";
-    case BinaryOp::kLT: return "<";
-    case BinaryOp::kLE: return "<=";
-    case BinaryOp::kGT: return ">";
-    case BinaryOp::kGE: return ">=";
-    case BinaryOp::kAnd: return "&&";
-    case BinaryOp::kOr: return "||";
-  }
-  return "?";
-}
 
 const char* intrinsic_text(Intrinsic op) {
   switch (op) {
@@ -282,7 +262,7 @@ class Printer {
       case ExprKind::kBinary: {
         const auto* op = e.as<BinaryNode>();
         if (op->op == BinaryOp::kMin || op->op == BinaryOp::kMax) {
-          os_ << binary_symbol(op->op) << "(";
+          os_ << binary_op_name(op->op) << "(";
           print(op->a, kPrecLet);
           os_ << ", ";
           print(op->b, kPrecLet);
@@ -292,7 +272,7 @@ class Printer {
         int p = binary_precedence(op->op);
         // Comparisons do not chain: parenthesise a comparison on either side.
         print(op->a, is_comparison(op->op) ? p + 1 : p);
-        os_ << " " << binary_symbol(op->op) << " ";
+        os_ << " " << binary_op_name(op->op) << " ";
         print(op->b, p + 1);
         break;
       }

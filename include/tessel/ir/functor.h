@@ -50,6 +50,10 @@ void pre_order_visit(const Stmt& s, const std::function<void(const Expr*, const 
 Expr substitute(const Expr& e, const std::vector<std::pair<Var, Expr>>& map);
 Stmt substitute(const Stmt& s, const std::vector<std::pair<Var, Expr>>& map);
 
+// Variables a statement reads without binding them (loops, lets and allocations bind; a buffer
+// access reads its buffer's data variable), in order of first use.
+std::vector<const VarNode*> free_variables(const Stmt& s);
+
 // True when `e` mentions var (by identity).
 bool uses_var(const Expr& e, const Var& var);
 bool uses_var(const Stmt& s, const Var& var);

@@ -1,0 +1,59 @@
+// Compiling a graph into a deployable module: optimise (pipeline.cc), fuse, lower each fused
+// group to one TE compute DAG, schedule it (a schedule provider's steps for its workload key, else
+// the operator library's default schedule), lower to loop IR and assemble an ExecutionPlan whose
+// constants are the graph's weights. Identical workloads are compiled once.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessel/codegen/export.h"
+#include "tessel/relay_like/graph.h"
+#include "tessel/relay_like/transforms.h"
+#include "tessel/te/schedule.h"
+
+namespace tessel::relay {
+
+// Where tuned schedules come from (the tuning database implements it). Given a workload key and
+// the target, returns the recorded steps to replay on the DAG, or nothing.
+class ScheduleProvider {
+ public:
+  virtual ~ScheduleProvider() = default;
+  virtual std::optional<std::vector<te::Step>> find(const std::string& workload_key,
+                                                    const codegen::Target& target) const = 0;
+};
+
+struct CompileOptions {
+  std::string target = "llvm";         // codegen::Target::parse syntax
+  std::string name = "tessel_module";  // module name in the metadata
+  const ScheduleProvider* schedules = nullptr;  // none: default schedules everywhere
+  bool optimize = true;                // run the graph pipeline before fusion
+  bool print_summary = true;           // print "N of M workloads tuned, K used default schedules"
+};
+
+// One compiled workload (a distinct fused kernel).
+struct CompiledWorkload {
+  std::string kernel;        // PrimFunc name in the plan
+  std::string workload_key;
+  bool tuned = false;        // steps came from the schedule provider
+  int uses = 0;              // fused groups that call it
+};
+
+struct CompiledModule {
+  codegen::ExecutionPlan plan;
+  codegen::Target target;
+  Graph graph;       // the optimised graph that was fused
+  FusionPlan fusion;
+  std::vector<CompiledWorkload> workloads;
+  int num_tuned() const;
+  // "3 of 7 workloads tuned, 4 used default schedules"
+  std::string summary() const;
+  // Writes the shared library (codegen::export_library).
+  void export_library(const std::string& path) const;
+};
+
+CompiledModule compile(const Graph& graph, const CompileOptions& options = {});
+
+}  // namespace tessel::relay

@@ -1,0 +1,64 @@
+// Graph passes. Each is a function from a graph to a new graph (graphs are values); each lives in
+// its own file under relay_like/transforms/ and says there what it requires and guarantees. The
+// default pipeline is one list in relay_like/pipeline.cc.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessel/relay_like/graph.h"
+#include "tessel/relay_like/op.h"
+
+namespace tessel::relay {
+
+// Re-runs every call's type relation (after passes that edit attributes in place, or on a graph
+// assembled elsewhere); throws CompileError on the first bad call.
+Graph infer_types(const Graph& graph);
+
+// Inference-only rewrites: batch_norm after a conv2d/dense whose weight (and bias) are constants
+// is folded into that op's weight and bias; dropout and identity are removed.
+Graph simplify_inference(const Graph& graph);
+
+// Evaluates every call whose inputs are all constants (lowered to TE with the default schedule,
+// JIT-compiled and run on the host) and replaces it by a constant.
+Graph fold_constants(const Graph& graph);
+
+// Merges calls with the same op, attributes and inputs, and anonymous constants with equal data.
+Graph eliminate_common_subexpressions(const Graph& graph);
+
+// Drops calls and constants no output depends on (graph inputs are kept: they are the interface).
+Graph eliminate_dead_code(const Graph& graph);
+
+// Operator fusion: a partition of the calls into groups, each compiled as one kernel. Groups
+// grow along edges whose producer has a single consumer (so every group has one output and no
+// path leaves and re-enters it), driven by the pattern kinds: an out-elemwise-fusable op
+// (conv2d, dense, pooling, softmax) or a reduction takes the elemwise/broadcast chain after it;
+// elemwise, broadcast and injective ops fuse with each other; a reduction takes its elemwise and
+// broadcast producers. Opaque and multi-output ops stay alone.
+struct FusedGroup {
+  std::vector<int> nodes;  // call node ids, ascending (topological)
+  int root = -1;           // the node whose outputs leave the group
+  OpPattern pattern = OpPattern::kElemWise;  // the group's dominant kind
+};
+struct FusionPlan {
+  std::vector<FusedGroup> groups;  // ordered by root (a valid execution order)
+  std::vector<int> group_of;       // by node id; -1 for inputs and constants
+  // One line per group: "fused_conv2d_add_relu: %3 %4 %5 (out-elemwise-fusable)".
+  std::string to_string(const Graph& graph) const;
+};
+FusionPlan fuse_ops(const Graph& graph);
+// The kernel name of a group: "fused_" + its ops joined by "_" (shortened when long).
+std::string group_name(const Graph& graph, const FusedGroup& group);
+
+// The default optimisation pipeline (relay_like/pipeline.cc): every pass, in order, by name.
+struct GraphPass {
+  std::string name;
+  std::function<Graph(const Graph&)> run;
+};
+std::vector<GraphPass> default_pipeline();
+// Runs default_pipeline(). With TESSEL_DEBUG set, prints each pass's name and the graph after it
+// when it changed.
+Graph optimize(const Graph& graph);
+
+}  // namespace tessel::relay
