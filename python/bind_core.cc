@@ -60,6 +60,9 @@ PYBIND11_MODULE(_tessel, m) {
 #if TESSEL_HAVE_EXPORT
   bind_export(m);
 #endif
+#if TESSEL_HAVE_RELAY
+  bind_relay(m);
+#endif
 #endif
 
   // Operator library: tessel.ops re-exports this submodule.

@@ -10,3 +10,5 @@
 void bind_ops_nn(pybind11::module_& ops);
 void bind_ops_tensor(pybind11::module_& ops);
 void bind_export(pybind11::module_& m);
+// The graph IR (bind_relay.cc: the `_tessel.relay` submodule), when TESSEL_HAVE_RELAY is set.
+void bind_relay(pybind11::module_& m);

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "TesselError", "InternalError", "host_target", "num_threads", "native_available",
-    "lower", "build", "te", "ops",
+    "lower", "build", "te", "ops", "relay", "compile",
 ]
 
 try:
@@ -80,6 +80,8 @@ def num_threads() -> int:
 
 
 from tessel.build_module import build, lower  # noqa: E402  (needs TesselError and _native above)
+from tessel import relay  # noqa: E402
+from tessel.compiler import compile  # noqa: E402,A001
 
 if _tessel is not None:
     from tessel import ops, te  # noqa: E402,F401

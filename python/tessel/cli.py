@@ -133,6 +133,16 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_compile(args: argparse.Namespace) -> int:
+    from tessel.frontend import from_onnx  # the ONNX frontend is imported only when needed
+
+    graph, params = from_onnx(args.model)
+    module = tessel.compile(graph, params, target=args.target)
+    module.export_library(args.output)
+    print(f"wrote {args.output}: {module.num_kernel_calls} kernel calls; {module.summary}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser for the ``tessel`` command."""
     parser = _ArgumentParser(
@@ -168,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outputs", help="write the outputs to this .npz file")
     run.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
     run.set_defaults(handler=_command_run)
+
+    compile_ = commands.add_parser("compile", help="compile an ONNX model into a deployable module library")
+    compile_.add_argument("model", help="the ONNX model (.onnx)")
+    compile_.add_argument("-o", "--output", required=True, help="the module library to write (.so)")
+    compile_.add_argument("--target", default="llvm", help="LLVM target string (default: llvm, the host)")
+    compile_.set_defaults(handler=_command_compile)
     return parser
 
 

@@ -4,6 +4,7 @@
     module = tessel.compile(graph, params, target="llvm")
 """
 
-from tessel.frontend.onnx_importer import ImportResult, UnsupportedError, from_onnx, import_onnx, supported_ops
+from tessel.frontend.onnx_importer import (ImportResult, NeedsConstantError, UnsupportedError, from_onnx, import_onnx,
+                                           supported_ops)
 
-__all__ = ["from_onnx", "import_onnx", "ImportResult", "UnsupportedError", "supported_ops"]
+__all__ = ["from_onnx", "import_onnx", "ImportResult", "UnsupportedError", "NeedsConstantError", "supported_ops"]

@@ -15,14 +15,26 @@ import numpy as np
 
 from tessel import TesselError
 
-__all__ = ["from_onnx", "import_onnx", "ImportResult", "UnsupportedError", "supported_ops", "NodeContext"]
+__all__ = ["from_onnx", "import_onnx", "ImportResult", "UnsupportedError", "NeedsConstantError", "supported_ops", "NodeContext"]
 
-MIN_OPSET = 11
+MIN_OPSET = 11  # older models import node by node when the op is unchanged since
 MAX_OPSET = 17
 
 
 class UnsupportedError(TesselError):  # type: ignore[valid-type,misc]
     """The model uses an ONNX op, attribute or opset that the importer does not support."""
+
+
+class NeedsConstantError(UnsupportedError):
+    """An operand that sets a shape (target shape, axes, pads, ...) is computed at run time.
+
+    ``value_name`` is the ONNX value; when it is a graph input, binding it with
+    ``import_onnx(..., input_values={name: array})`` makes the model importable.
+    """
+
+    def __init__(self, message: str, value_name: str) -> None:
+        super().__init__(message)
+        self.value_name = value_name
 
 
 # ONNX TensorProto element types -> numpy dtype names (the graph's dtype strings).
@@ -49,6 +61,8 @@ def onnx_dtype(elem_type: int, where: str) -> str:
 def _load_onnx_module() -> Any:
     try:
         import onnx  # noqa: PLC0415  (optional dependency, imported only when used)
+        import onnx.defs  # noqa: PLC0415
+        import onnx.numpy_helper  # noqa: PLC0415
     except ImportError as error:
         raise TesselError(
             "the ONNX frontend needs the `onnx` Python package (Debian: python3-onnx)"
@@ -129,9 +143,9 @@ class NodeContext:
         """The import-time value of input i; UnsupportedError when it is computed at run time."""
         v = self.value(i)
         if not isinstance(v, Const):
-            raise self.unsupported(
-                f"input {i} ('{self.node.input[i]}', {what}) must be a constant known at import time"
-            )
+            raise NeedsConstantError(
+                f"{self.prefix()}: input {i} ('{self.node.input[i]}', {what}) must be a constant "
+                "known at import time", self.node.input[i])
         return v.array
 
     def optional_const(self, i: int, what: str) -> Optional[np.ndarray]:
@@ -270,11 +284,27 @@ class OnnxImporter:
                 raise UnsupportedError(f"ONNX operator set domain '{entry.domain}' is not supported")
         if opset is None:
             raise UnsupportedError("the model imports no default-domain ONNX operator set")
-        if not MIN_OPSET <= opset <= MAX_OPSET:
+        if opset > MAX_OPSET:
             raise UnsupportedError(
                 f"ONNX opset {opset} is not supported (supported: {MIN_OPSET} to {MAX_OPSET})"
             )
         return opset
+
+    def _check_op_version(self, ctx: "NodeContext") -> None:
+        """Below opset 11 a node is accepted only when its op's definition is the one of opset 11."""
+        if self.opset >= MIN_OPSET:
+            return
+        defs = self.onnx.defs
+        try:
+            at_model = defs.get_schema(ctx.op_type, self.opset, "").since_version
+            at_minimum = defs.get_schema(ctx.op_type, MIN_OPSET, "").since_version
+        except defs.SchemaError:
+            raise ctx.unsupported(f"operator is not defined at ONNX opset {self.opset}") from None
+        if at_model != at_minimum:
+            raise ctx.unsupported(
+                f"version {at_model} of the operator (ONNX opset {self.opset}) is not supported; "
+                f"supported opsets: {MIN_OPSET} to {MAX_OPSET}"
+            )
 
     # ---- values -------------------------------------------------------------------------------
     def materialize(self, v: Value) -> Any:
@@ -308,12 +338,15 @@ class OnnxImporter:
     def _declared_shape(self, value_info: Any) -> Tuple[int, ...]:
         name = value_info.name
         if name in self.shape_overrides:
-            return tuple(int(s) for s in self.shape_overrides[name])
+            shape = tuple(int(s) for s in self.shape_overrides[name])
+            if 0 in shape:
+                raise UnsupportedError(f"graph input '{name}' is empty (shape {list(shape)})")
+            return shape
         tensor_type = value_info.type.tensor_type
-        if not value_info.type.HasField("tensor_type"):
-            raise UnsupportedError(f"graph input '{name}' is not a tensor")
         dims = []
         for i, dim in enumerate(tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value == 0:
+                raise UnsupportedError(f"graph input '{name}' is empty (extent 0 on axis {i})")
             if dim.HasField("dim_value") and dim.dim_value > 0:
                 dims.append(int(dim.dim_value))
             else:
@@ -335,6 +368,9 @@ class OnnxImporter:
             name = value_info.name
             if name in self.values:  # an initializer also listed as an input (older exporters)
                 continue
+            if not value_info.type.HasField("tensor_type"):
+                kind = value_info.type.WhichOneof("value") or "unknown"
+                raise UnsupportedError(f"graph input '{name}' is a {kind}, not a tensor (not supported)")
             if name in self.input_values:
                 self.values[name] = Const(self.input_values[name])
                 self.frozen_inputs.append(name)
@@ -350,6 +386,9 @@ class OnnxImporter:
         output_names = []
         for value_info in graph.output:
             name = value_info.name
+            if not value_info.type.HasField("tensor_type"):
+                kind = value_info.type.WhichOneof("value") or "unknown"
+                raise UnsupportedError(f"graph output '{name}' is a {kind}, not a tensor (not supported)")
             if name not in self.values:
                 raise TesselError(f"graph output '{name}' is not produced by any node")
             self.builder.output(self.materialize(self.values[name]))
@@ -362,6 +401,7 @@ class OnnxImporter:
         ctx = NodeContext(self, node, index)
         if node.domain not in ("", "ai.onnx"):
             raise ctx.unsupported(f"operator domain '{node.domain}' is not supported")
+        self._check_op_version(ctx)
         present = [name for name in node.input if name != ""]
         for name in present:
             if name not in self.values:

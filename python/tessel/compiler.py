@@ -1,0 +1,77 @@
+"""Compiling a graph into a deployable module: ``tessel.compile(graph, params, target="llvm")``.
+
+The graph is optimised (simplify inference, constant folding, CSE/DCE), fused into kernels,
+each kernel scheduled (default schedules until a tuning database provides steps) and compiled;
+``export_library(path)`` writes one shared library that ``tessel.runtime.load`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List, Mapping, Optional, Union
+
+import numpy as np
+
+from tessel import TesselError
+from tessel.relay import _native_relay
+
+__all__ = ["compile", "CompiledModule"]
+
+
+class CompiledModule:
+    """A compiled graph: kernels, execution plan and weights, ready to export."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def export_library(self, path: Union[str, os.PathLike]) -> None:
+        """Writes the module as one shared library (load it with ``tessel.runtime.load``)."""
+        self._native.export_library(os.fspath(path))
+
+    @property
+    def summary(self) -> str:
+        """"N of M workloads tuned, K used default schedules"."""
+        return str(self._native.summary())
+
+    @property
+    def num_kernel_calls(self) -> int:
+        """Kernel calls per run (fused groups plus output copies)."""
+        return int(self._native.num_kernel_calls)
+
+    @property
+    def num_kernels(self) -> int:
+        """Distinct compiled kernels (identical workloads share one)."""
+        return int(self._native.num_kernels)
+
+    @property
+    def kernel_calls(self) -> List[str]:
+        """Kernel name of each call, in execution order."""
+        return list(self._native.kernel_calls)
+
+    @property
+    def graph(self) -> Any:
+        """The optimised graph that was fused."""
+        return self._native.graph
+
+    @property
+    def fusion(self) -> str:
+        """The fusion groups, one line each."""
+        return str(self._native.fusion)
+
+
+def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
+            name: str = "tessel_module", verbose: bool = True) -> CompiledModule:  # noqa: A001
+    """Compiles ``graph`` (from ``relay.GraphBuilder.finish`` or ``tessel.frontend.from_onnx``).
+
+    ``params`` replace the graph's named constants of the same name (same shape and dtype);
+    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=..."). With ``verbose``, prints how
+    many workloads used tuned and default schedules.
+    """
+    relay = _native_relay()
+    if params:
+        graph = graph.copy()
+        for key, value in params.items():
+            graph.set_param(key, np.ascontiguousarray(value))
+    if not isinstance(target, str):
+        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
+    return CompiledModule(relay.compile(graph, target=target, name=name, print_summary=verbose))

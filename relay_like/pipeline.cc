@@ -1,0 +1,35 @@
+// The graph optimisation pipeline, as one list. Operator fusion is not in it: it partitions the
+// optimised graph into kernels and runs inside compile (relay_like/compile.cc).
+#include <cstdlib>
+#include <iostream>
+
+#include "tessel/relay_like/transforms.h"
+
+namespace tessel::relay {
+
+std::vector<GraphPass> default_pipeline() {
+  return {
+      {"simplify_inference", simplify_inference},
+      {"eliminate_dead_code", eliminate_dead_code},
+      {"fold_constants", fold_constants},
+      {"eliminate_common_subexpressions", eliminate_common_subexpressions},
+      {"eliminate_dead_code", eliminate_dead_code},
+  };
+}
+
+Graph optimize(const Graph& graph) {
+  const char* debug = std::getenv("TESSEL_DEBUG");
+  bool verbose = debug != nullptr && debug[0] != '\0' && debug[0] != '0';
+  Graph current = graph;
+  for (const GraphPass& pass : default_pipeline()) {
+    std::string before = verbose ? current.to_string() : "";
+    current = pass.run(current);
+    if (verbose) {
+      std::string after = current.to_string();
+      std::cerr << "[tessel] graph pass " << pass.name << (after == before ? ": unchanged\n" : ":\n" + after);
+    }
+  }
+  return current;
+}
+
+}  // namespace tessel::relay
