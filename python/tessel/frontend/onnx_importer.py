@@ -434,9 +434,11 @@ def _as_model(path_or_model: Any) -> Any:
         return path_or_model
     if isinstance(path_or_model, (bytes, bytearray)):
         return onnx.load_from_string(bytes(path_or_model))
+    from google.protobuf.message import DecodeError  # noqa: PLC0415  (onnx depends on protobuf)
+
     try:
         return onnx.load(str(path_or_model))
-    except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as error:  # type: ignore[attr-defined]
+    except (OSError, DecodeError) as error:
         raise TesselError(f"cannot read ONNX model '{path_or_model}': {error}") from error
 
 

@@ -115,14 +115,6 @@ def _hard_sigmoid(ctx: NodeContext) -> List[Any]:
     return [ctx.call("hard_sigmoid", [ctx.value(0)], alpha=alpha, beta=beta)]
 
 
-@converter("Gelu")  # not an ONNX op before opset 20; accepted for exporters that emit it
-def _gelu(ctx: NodeContext) -> List[Any]:
-    approximate = ctx.attr("approximate", "none")
-    if approximate not in ("none", "tanh"):
-        raise ctx.unsupported(f"attribute approximate='{approximate}' is not supported")
-    return [ctx.call("gelu", [ctx.value(0)], tanh_approximation=approximate == "tanh")]
-
-
 @converter("PRelu")
 def _prelu(ctx: NodeContext) -> List[Any]:
     x, slope = ctx.value(0), ctx.value(1)
