@@ -127,6 +127,10 @@ void check_program(const std::string& compiler, const std::string& source_name, 
   std::ofstream(dir.file(source_name)) << source;
   std::string flags = tessel_config_flags();
   EXPECT_NE(flags.find("-ltessel_runtime"), std::string::npos) << flags;
+#ifdef TESSEL_SANITIZED
+  // A sanitizer-built runtime needs the sanitizer runtimes linked into the program first.
+  flags += " -fsanitize=address,undefined";
+#endif
   std::string program = dir.file("program");
   capture(compiler + " " + dir.file(source_name) + " -o " + program + " " + flags + " 2>&1");
   // The program needs nothing but libc and libtessel_runtime (+ libstdc++ for C++).
