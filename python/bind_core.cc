@@ -63,6 +63,12 @@ PYBIND11_MODULE(_tessel, m) {
 #if TESSEL_HAVE_RELAY
   bind_relay(m);
 #endif
+#if TESSEL_HAVE_AUTOTUNE
+  bind_autotune(m);
+#endif
+#if TESSEL_HAVE_CUDA
+  bind_cuda(m);
+#endif
 #endif
 
   // Operator library: tessel.ops re-exports this submodule.

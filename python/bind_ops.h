@@ -12,3 +12,7 @@ void bind_ops_tensor(pybind11::module_& ops);
 void bind_export(pybind11::module_& m);
 // The graph IR (bind_relay.cc: the `_tessel.relay` submodule), when TESSEL_HAVE_RELAY is set.
 void bind_relay(pybind11::module_& m);
+// The auto-scheduler (bind_autotune.cc: the `_tessel.autotune` submodule), when TESSEL_HAVE_AUTOTUNE is set.
+void bind_autotune(pybind11::module_& m);
+// The CUDA code generator (bind_cuda.cc: the `_tessel.cuda` submodule), when TESSEL_HAVE_CUDA is set.
+void bind_cuda(pybind11::module_& m);

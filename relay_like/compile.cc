@@ -32,16 +32,6 @@ std::string CompiledModule::summary() const {
 
 void CompiledModule::export_library(const std::string& path) const { codegen::export_library(plan, target, path); }
 
-namespace {
-
-// A DAG ready to schedule: its arguments (placeholders in DAG order, then outputs) and which plan
-// value each placeholder stands for.
-struct GroupDag {
-  std::vector<te::Tensor> outputs;
-  std::vector<te::Tensor> args;
-  std::vector<Value> arg_values;  // for the placeholder args, in order
-};
-
 GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const FusionPlan& fusion) {
   std::map<Value, te::Tensor> tensors;
   std::map<const te::TensorNode*, Value> placeholder_value;
@@ -78,6 +68,9 @@ GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const Fusi
   dag.args.insert(dag.args.end(), dag.outputs.begin(), dag.outputs.end());
   return dag;
 }
+
+namespace {
+
 
 std::string storage_name(const Graph& graph, Value value) {
   const Node& node = graph.node(value.node);

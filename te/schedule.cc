@@ -231,7 +231,10 @@ bool is_reduce(const IterVar& iv) { return iv->kind == IterVarKind::kReduce; }
 void set_kind(StageNode& stage, const Step& step, ForKind kind, const std::string& tag = "") {
   const IterVar& iv = leaf_at(stage, step, 0);
   const std::string& axis_name = iv->var->name;
-  if (kind == ForKind::kVectorized || kind == ForKind::kParallel || kind == ForKind::kThreadBound) {
+  // A reduce axis may be bound to threadIdx.*: a cross-thread reduction (the GPU code generator
+  // combines the threads' contributions); every other parallel kind needs a data-parallel axis.
+  bool cross_thread = kind == ForKind::kThreadBound && tag.rfind("threadIdx.", 0) == 0;
+  if (kind == ForKind::kVectorized || kind == ForKind::kParallel || (kind == ForKind::kThreadBound && !cross_thread)) {
     user_check(!is_reduce(iv)) << step.kind << " on stage " << stage.op->name << ": axis " << axis_name
                                << " is a reduction axis and cannot be " << step.kind << "d";
   }

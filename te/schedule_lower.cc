@@ -262,6 +262,15 @@ class ScheduleLowering {
     info.fixed_vars = fixed_through(parent, pos);
     std::unordered_set<const VarNode*> fixed;
     for (const Var& v : info.fixed_vars) fixed.insert(v.get());
+    // A shared-memory stage serves the whole thread block: its region covers every value of the
+    // enclosing loops bound to threadIdx.* (the block's threads fill it cooperatively).
+    if (stage.scope == MemoryScope::kShared) {
+      for (int c = 0; c < schedule_.num_stages(); ++c) {
+        for (const auto& [iv, attr] : schedule_.stage_node(c).attrs) {
+          if (attr.thread_tag.rfind("threadIdx.", 0) == 0) fixed.erase(iv->var.get());
+        }
+      }
+    }
 
     // Every leaf var of every computed stage that is not fixed here is relaxed over its extent.
     std::unordered_map<const VarNode*, Expr> relaxed;

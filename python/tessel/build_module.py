@@ -1,5 +1,6 @@
 """Lowering and building schedules: ``tessel.lower`` gives the readable loop IR,
-``tessel.build`` a JIT-compiled callable that takes numpy arrays.
+``tessel.build`` a JIT-compiled callable that takes numpy arrays (or, for ``target="cuda"``,
+a module holding CUDA C++ and PTX).
 
     f = tessel.build(s, [A, B, C], target="llvm")
     f(a, b, c)          # a, b read; c written in place
@@ -19,7 +20,7 @@ import numpy as np
 
 from tessel import TesselError, _native
 
-__all__ = ["lower", "build", "Module", "ArgSpec", "BenchmarkResult", "empty", "ALIGNMENT"]
+__all__ = ["lower", "build", "Module", "CudaModule", "ArgSpec", "BenchmarkResult", "empty", "ALIGNMENT"]
 
 ALIGNMENT = 64  # bytes; the alignment the generated code requires of every buffer
 
@@ -224,17 +225,126 @@ class Module:
         return f"Module({self.entry_name}, target={self.target!r})"
 
 
+def _is_cuda_target(target: Any) -> bool:
+    return isinstance(target, str) and target.split()[:1] == ["cuda"]
+
+
+class CudaModule:
+    """A function compiled for a CUDA GPU: CUDA C++ (``source("cuda")``), PTX (``source("ptx")``,
+    through NVRTC, which needs the CUDA toolkit but no GPU), the lowered loop IR (``"tir"``) and
+    the host launch code (``"host"``). Each function becomes one or more ``__global__`` kernels;
+    ``launch_info`` gives their grid and block dimensions."""
+
+    def __init__(self, func: Any, target: Any, specs: List[ArgSpec], entry_name: str) -> None:
+        cuda = _native().cuda
+        self._func = func
+        self._target = target
+        self._specs = specs
+        self.entry_name = entry_name
+        self._generated = cuda.generate([func], target)
+        self._binary: Optional[dict] = None
+        self._device: Optional[Any] = None  # the code loaded into the GPU, on first call
+        available, _ = cuda.nvrtc_available()
+        if available:  # compile now, so that errors surface at build time (and TESSEL_DUMP_CODE has the .ptx)
+            self._compile()
+
+    def _compile(self) -> dict:
+        if self._binary is None:
+            cuda = _native().cuda
+            available, why = cuda.nvrtc_available()
+            if not available:
+                raise TesselError(f"cannot produce PTX for {self.entry_name}: {why}")
+            self._binary = cuda.compile(self._generated["source"], self._target, False, self.entry_name)
+        return self._binary
+
+    @property
+    def target(self) -> str:
+        """The target string the code was generated for."""
+        return str(self._target)
+
+    @property
+    def arg_specs(self) -> List[ArgSpec]:
+        """Name, shape, dtype and direction of each argument."""
+        return list(self._specs)
+
+    @property
+    def launch_info(self) -> List[dict]:
+        """Per kernel, in launch order: name, grid and block (x, y, z) and static shared bytes."""
+        return [dict(k) for f in self._generated["functions"] for k in f["kernels"]]
+
+    def source(self, fmt: str = "cuda") -> str:
+        """``"cuda"`` (CUDA C++), ``"ptx"``, ``"host"`` (driver-API launch code) or ``"tir"``."""
+        if fmt in ("cuda", "cu"):
+            return self._generated["source"]
+        if fmt == "ptx":
+            return self._compile()["ptx"]
+        if fmt == "host":
+            return self._generated["host_source"]
+        if fmt == "tir":
+            return str(self._func)
+        raise TesselError(f"source: unknown format {fmt!r} (expected 'cuda', 'ptx', 'host' or 'tir')")
+
+    def get_source(self, fmt: str = "cuda") -> str:
+        """Same as :meth:`source`."""
+        return self.source(fmt)
+
+    def __call__(self, *arrays: np.ndarray) -> None:
+        """Runs the function on the GPU: the arrays (checked like :class:`Module`'s) are copied to
+        the device, the kernels launched, and the outputs copied back. Raises TesselError when
+        there is no GPU or driver."""
+        cuda = _native().cuda
+        available, why = cuda.device_available()
+        if not available:
+            raise TesselError(f"{self.entry_name} was compiled for {self.target} but cannot run here: {why}")
+        if len(arrays) != len(self._specs):
+            raise TesselError(f"{self.entry_name} takes {len(self._specs)} arguments, got {len(arrays)}")
+        for index, (spec, array) in enumerate(zip(self._specs, arrays)):
+            label = f"argument {index} ({spec.name})"
+            if not isinstance(array, np.ndarray) or array.dtype != _numpy_dtype(spec.dtype, spec.name):
+                raise TesselError(f"{label}: expected a numpy array of dtype {spec.dtype}")
+            if array.shape != spec.shape or not array.flags.c_contiguous:
+                raise TesselError(f"{label}: expected a C-contiguous array of shape {spec.shape}")
+        if self._device is None:
+            self._device = cuda.DeviceModule([self._func], self._target, self._compile()["ptx"])
+        self._device.run(self.entry_name, list(arrays), [spec.is_output for spec in self._specs])
+
+    def __repr__(self) -> str:
+        return f"CudaModule({self.entry_name}, target={self.target!r})"
+
+
+def _build_cuda(schedule: Any, tensors: List[Any], target: str, name: str) -> CudaModule:
+    cuda = getattr(_native(), "cuda", None)
+    if cuda is None:
+        raise TesselError("this build of tessel has no CUDA code generator")
+    parsed = cuda.CudaTarget.parse(target)
+    specs = _arg_specs(tensors, name)
+    func = lower(schedule, tensors, name)
+    if not cuda.has_thread_binding(func):
+        raise TesselError(
+            f"build {name} for {target}: no loop is bound to blockIdx/threadIdx, so the whole computation "
+            "would run in one GPU thread; bind loops (stage.bind(axis, 'threadIdx.x')) or use the "
+            "GPU default schedule"
+        )
+    return CudaModule(func, parsed, specs, name)
+
+
 def build(
     schedule: Any, args: Sequence[Any], target: Union[str, Any] = "llvm", name: str = "default_function"
-) -> Module:
+) -> Union[Module, CudaModule]:
     """Lowers the schedule and compiles it for target (``"llvm"`` = the host CPU;
     ``"llvm -mcpu=..."``, ``"llvm -mtriple=..."`` as in ``codegen.Target.parse``). For a target
     that runs here the result is callable; for another one only ``get_source`` works.
 
     ``name`` becomes the C symbol of the entry point, so it must be a C identifier that is not a
     C library or runtime name (``main``, ``exp``, ``tessel_*`` are reserved); the default is
-    TVM's ``default_function``."""
+    TVM's ``default_function``.
+
+    ``target="cuda"`` (``"cuda -arch=sm_90"``, ``-fast-math``) gives a :class:`CudaModule` whose
+    ``source("cuda")`` is CUDA C++ and ``source("ptx")`` PTX; it needs loops bound to GPU thread
+    axes and no GPU."""
     tensors = _tensors(args)
+    if _is_cuda_target(target):
+        return _build_cuda(schedule, tensors, target, name)
     parsed = _parse_target(target)
     specs = _arg_specs(tensors, name)
     func = lower(schedule, tensors, name)

@@ -60,13 +60,18 @@ class CompiledModule:
 
 
 def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
-            name: str = "tessel_module", verbose: bool = True) -> CompiledModule:  # noqa: A001
+            name: str = "tessel_module", verbose: bool = True, records: Optional[str] = None,
+            db: Optional[str] = None) -> CompiledModule:  # noqa: A001
     """Compiles ``graph`` (from ``relay.GraphBuilder.finish`` or ``tessel.frontend.from_onnx``).
 
     ``params`` replace the graph's named constants of the same name (same shape and dtype);
-    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=..."). With ``verbose``, prints how
-    many workloads used tuned and default schedules.
+    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=..."). With ``records`` (or ``db``),
+    a tuning-record file, each workload uses its best record for this target. With ``verbose``,
+    prints how many workloads used tuned and default schedules.
     """
+    if records is not None or db is not None:
+        from tessel import autotune
+        return autotune.compile(graph, params, target=target, records=records, db=db, name=name, verbose=verbose)
     relay = _native_relay()
     if params:
         graph = graph.copy()

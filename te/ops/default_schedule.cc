@@ -5,6 +5,7 @@
 
 #include "tessel/ir/error.h"
 #include "tessel/te/ops/common.h"
+#include "tessel/te/ops/gpu.h"
 #include "builtin_schedules.h"
 
 namespace tessel::te::ops {
@@ -23,6 +24,7 @@ void register_builtin_schedules_once() {
   std::call_once(once, [] {
     register_nn_schedules();
     register_tensor_schedules();
+    register_gpu_schedules();
   });
 }
 }  // namespace
@@ -76,7 +78,10 @@ Schedule default_schedule(const std::vector<Tensor>& outputs, const ScheduleTarg
     auto it = schedule_registry().find(tag);
     return it == schedule_registry().end() ? ScheduleFunction() : it->second;
   };
-  ScheduleFunction function = lookup(output.op()->tag);
+  // Targets other than the CPU register their schedules under "<kind>:<tag>" and their generic
+  // schedule under "<kind>:"; they never fall back to the CPU schedules.
+  const std::string prefix = target.kind == "llvm" ? "" : target.kind + ":";
+  ScheduleFunction function = lookup(prefix + output.op()->tag);
   if (!function && !output.op()->has_reduction) {
     // An elementwise epilogue (bias, relu, scaling, ...) on top of an operator with its own
     // schedule: that schedule handles the whole fused DAG and fuses the epilogue. Producers are
@@ -85,9 +90,13 @@ Schedule default_schedule(const std::vector<Tensor>& outputs, const ScheduleTarg
     for (int i = schedule.stage_index_of(output) - 1; i >= 0 && !function; --i) {
       const StageNode& stage = schedule.stage_node(i);
       if (stage.is_placeholder) continue;
-      function = lookup(stage.op->tag);
+      function = lookup(prefix + stage.op->tag);
       if (stage.op->has_reduction) break;
     }
+  }
+  if (!function && !prefix.empty()) {
+    function = lookup(prefix);
+    user_check(function) << "no default schedules are registered for target kind '" << target.kind << "'";
   }
   if (function) {
     function(schedule, output, target);

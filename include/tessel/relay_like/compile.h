@@ -56,4 +56,14 @@ struct CompiledModule {
 
 CompiledModule compile(const Graph& graph, const CompileOptions& options = {});
 
+// One fused group as a DAG ready to schedule: its arguments (placeholders in the DAG's own
+// deterministic order, so equal workloads take their arguments in the same order, then the
+// outputs) and the graph value each placeholder stands for.
+struct GroupDag {
+  std::vector<te::Tensor> outputs;
+  std::vector<te::Tensor> args;
+  std::vector<Value> arg_values;  // for the placeholder args, in order
+};
+GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const FusionPlan& fusion);
+
 }  // namespace tessel::relay

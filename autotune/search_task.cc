@@ -1,0 +1,126 @@
+// Search tasks: the DAG, its argument order, target and hardware parameters, and the helpers the
+// search needs to turn step lists into schedules and loop IR.
+#include "tessel/autotune/search_task.h"
+
+#include <nlohmann/json.hpp>
+
+#include "tessel/ir/error.h"
+#include "tessel/ir/functor.h"
+#include "tessel/runtime/parallel.h"
+#include "tessel/te/workload_key.h"
+
+namespace tessel::autotune {
+
+namespace {
+
+// Arithmetic nodes of one element's computation.
+struct ArithmeticCounter : IRVisitor {
+  double count = 0;
+  void visit_Binary(const BinaryNode* op) override {
+    count += 1;
+    IRVisitor::visit_Binary(op);
+  }
+  void visit_Call(const CallNode* op) override {
+    count += 1;
+    IRVisitor::visit_Call(op);
+  }
+};
+
+double extent_product(const std::vector<Expr>& extents) {
+  double n = 1;
+  for (const Expr& e : extents) {
+    const int64_t* v = as_const_int(e);
+    n *= v ? static_cast<double>(*v) : 1.0;
+  }
+  return n;
+}
+
+double count_flops(const std::vector<te::Tensor>& outputs) {
+  double flops = 0;
+  for (const te::Tensor& t : te::post_dfs_tensors(outputs)) {
+    const te::Operation& op = t.op();
+    if (op->kind != te::OpKind::kCompute) continue;
+    double points = extent_product(op->shape);
+    ArithmeticCounter counter;
+    if (op->has_reduction) {
+      counter.visit(op->reduction.source);
+      std::vector<Expr> extents;
+      for (const te::IterVar& iv : op->reduction.axes) extents.push_back(iv->dom.extent);
+      flops += points * extent_product(extents) * (counter.count + 1);  // + the combiner
+    } else {
+      counter.visit(op->body);
+      flops += points * counter.count;
+    }
+  }
+  return flops;
+}
+
+}  // namespace
+
+HardwareParams HardwareParams::for_target(const codegen::Target& target) {
+  HardwareParams hw;
+  hw.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));
+  hw.vector_bits = target.vector_bits;
+  return hw;
+}
+
+std::string HardwareParams::to_json() const {
+  return nlohmann::json{{"num_cores", num_cores}, {"vector_bits", vector_bits}, {"l1_bytes", l1_bytes},
+                        {"l2_bytes", l2_bytes}, {"l3_bytes", l3_bytes}}
+      .dump();
+}
+
+HardwareParams HardwareParams::from_json(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  user_check(!j.is_discarded() && j.is_object()) << "hardware parameters: not a JSON object";
+  HardwareParams hw;
+  try {
+    hw.num_cores = j.at("num_cores").get<int>();
+    hw.vector_bits = j.at("vector_bits").get<int>();
+    hw.l1_bytes = j.value("l1_bytes", hw.l1_bytes);
+    hw.l2_bytes = j.value("l2_bytes", hw.l2_bytes);
+    hw.l3_bytes = j.value("l3_bytes", hw.l3_bytes);
+  } catch (const nlohmann::json::exception& e) {
+    user_error() << "hardware parameters: " << e.what();
+  }
+  return hw;
+}
+
+SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, codegen::Target target,
+                       std::string name, double weight)
+    : outputs_(std::move(outputs)), args_(std::move(args)), target_(std::move(target)), name_(std::move(name)),
+      weight_(weight) {
+  user_check(!outputs_.empty()) << "a search task needs at least one output tensor";
+  if (args_.empty()) {
+    for (const te::Tensor& t : te::post_dfs_tensors(outputs_)) {
+      if (t.op()->kind == te::OpKind::kPlaceholder) args_.push_back(t);
+    }
+    args_.insert(args_.end(), outputs_.begin(), outputs_.end());
+  }
+  hardware_ = HardwareParams::for_target(target_);
+  workload_key_ = te::workload_key(outputs_);
+  if (name_.empty()) name_ = outputs_[0].name();
+  flops_ = count_flops(outputs_);
+}
+
+te::Schedule SearchTask::replay(const std::vector<te::Step>& steps) const {
+  te::Schedule s = fresh_schedule();
+  s.replay(steps);
+  return s;
+}
+
+te::ops::ScheduleTarget SearchTask::schedule_target() const {
+  te::ops::ScheduleTarget t;
+  t.kind = "llvm";
+  t.vector_bits = hardware_.vector_bits;
+  t.num_cores = hardware_.num_cores;
+  return t;
+}
+
+te::Schedule SearchTask::default_schedule() const { return te::ops::default_schedule(outputs_, schedule_target()); }
+
+PrimFunc SearchTask::lower(te::Schedule& schedule, const std::string& function_name) const {
+  return te::lower_schedule(schedule, args_, function_name);
+}
+
+}  // namespace tessel::autotune

@@ -1,0 +1,68 @@
+// Tuning records as JSON lines: one measured candidate per line, appended (and fsync'ed) as the
+// search goes, so that a killed run loses nothing already written. Loading skips corrupt or
+// truncated lines and counts them. The best valid record per (workload key, target) serves the
+// graph compiler as a schedule provider.
+//
+// Line format (version 1): {"version":1, "workload_key":..., "task":..., "target":"llvm -mtriple=...",
+// "hardware":{...}, "steps":{"version":1,"steps":[...]}, "costs":[seconds...], "error":0,
+// "error_name":"none", "timestamp":unix seconds}
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessel/autotune/measure.h"
+#include "tessel/relay_like/compile.h"
+
+namespace tessel::autotune {
+
+constexpr int kRecordFormatVersion = 1;
+
+struct TuningRecord {
+  std::string workload_key;
+  std::string task_name;
+  std::string target;          // codegen::Target::to_string()
+  HardwareParams hardware;
+  std::string steps_json;      // te::steps_to_json
+  std::vector<double> costs;   // seconds per run, per repeat
+  MeasureError error = MeasureError::kNone;
+  double timestamp = 0;
+  int version = kRecordFormatVersion;
+  // Mean cost; +inf for failed records.
+  double mean_cost() const;
+};
+
+std::string record_to_json(const TuningRecord& record);
+// Nothing for a corrupt line or an unknown newer version.
+std::optional<TuningRecord> record_from_json(const std::string& line);
+
+struct LoadedRecords {
+  std::vector<TuningRecord> records;
+  int corrupt_lines = 0;
+};
+// A missing file loads as empty.
+LoadedRecords load_records(const std::string& path);
+// Appends records (one line each) and fsyncs; CompileError when the file cannot be written.
+void append_records(const std::string& path, const std::vector<TuningRecord>& records);
+
+// The valid record with the lowest mean cost for (workload_key, target), if any.
+std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records, const std::string& workload_key,
+                                        const std::string& target);
+
+// The graph compiler's schedule provider over a records file (read once, at construction).
+class RecordScheduleProvider : public relay::ScheduleProvider {
+ public:
+  explicit RecordScheduleProvider(const std::string& path);
+  std::optional<std::vector<te::Step>> find(const std::string& workload_key,
+                                            const codegen::Target& target) const override;
+  int corrupt_lines() const { return corrupt_lines_; }
+  size_t size() const { return best_.size(); }
+
+ private:
+  std::map<std::pair<std::string, std::string>, TuningRecord> best_;  // (key, target) -> best
+  int corrupt_lines_ = 0;
+};
+
+}  // namespace tessel::autotune

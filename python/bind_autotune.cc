@@ -1,0 +1,88 @@
+// Python bindings of the auto-scheduler (`_tessel.autotune`): search tasks, task extraction from
+// graphs, tuning into a JSON-lines records file, applying the best record and compiling a graph
+// with tuned schedules. Thin: python/tessel/autotune.py holds the user API.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bind_ops.h"
+
+#if TESSEL_HAVE_AUTOTUNE
+#include "tessel/autotune/records.h"
+#include "tessel/autotune/search.h"
+#include "tessel/autotune/task_extraction.h"
+#include "tessel/ir/error.h"
+
+namespace py = pybind11;
+
+void bind_autotune(py::module_& m) {
+  using namespace tessel;
+  using namespace tessel::autotune;
+  py::module_ at = m.def_submodule("autotune", "Auto-scheduler: search tasks, tuning, records.");
+  py::class_<SearchTask>(at, "SearchTask")
+      .def(py::init([](std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
+                       const std::string& name, double weight) {
+             return SearchTask(std::move(outputs), std::move(args), codegen::Target::parse(target), name, weight);
+           }),
+           py::arg("outputs"), py::arg("args"), py::arg("target") = "llvm", py::arg("name") = "", py::arg("weight") = 1.0)
+      .def_property_readonly("workload_key", &SearchTask::workload_key)
+      .def_property_readonly("name", &SearchTask::name)
+      .def_property_readonly("weight", &SearchTask::weight)
+      .def_property_readonly("flop_count", &SearchTask::flop_count)
+      .def_property_readonly("args", &SearchTask::args)
+      .def_property_readonly("outputs", &SearchTask::outputs)
+      .def_property_readonly("target", [](const SearchTask& t) { return t.target().to_string(); })
+      .def("best_steps_json",
+           [](const SearchTask& t, const std::string& records) -> py::object {
+             auto best = best_record(load_records(records).records, t.workload_key(), t.target().to_string());
+             if (!best) return py::none();
+             return py::make_tuple(best->steps_json, best->mean_cost());
+           },
+           py::arg("records"))
+      .def("replay",
+           [](const SearchTask& t, const std::string& steps_json) {
+             return std::make_shared<te::Schedule>(t.replay(te::steps_from_json(steps_json)));
+           },
+           py::arg("steps_json"));
+  at.def("extract_tasks",
+         [](const relay::Graph& graph, const std::string& target) {
+           return extract_tasks(graph, codegen::Target::parse(target));
+         },
+         py::arg("graph"), py::arg("target") = "llvm");
+  at.def("tune",
+         [](const std::vector<SearchTask>& tasks, int trials, const std::string& records, unsigned seed,
+            const std::string& cost_model, int batch_size, bool verbose, int repeat, double min_repeat_seconds,
+            double run_timeout_seconds, bool check_correctness) {
+           TuneOptions options;
+           options.trials = trials;
+           options.records_path = records;
+           options.seed = seed;
+           options.cost_model = cost_model;
+           options.batch_size = batch_size;
+           options.verbose = verbose;
+           options.measure.repeat = repeat;
+           options.measure.min_repeat_seconds = min_repeat_seconds;
+           options.measure.run_timeout_seconds = run_timeout_seconds;
+           options.measure.check_correctness = check_correctness;
+           py::gil_scoped_release release;
+           return TaskScheduler(tasks, options).tune();
+         },
+         py::arg("tasks"), py::arg("trials"), py::arg("records"), py::arg("seed") = 0, py::arg("cost_model") = "xgboost",
+         py::arg("batch_size") = 16, py::arg("verbose") = true, py::arg("repeat") = 3,
+         py::arg("min_repeat_seconds") = 0.02, py::arg("run_timeout_seconds") = 10.0, py::arg("check_correctness") = true);
+  at.def("compile_with_records",
+         [](const relay::Graph& graph, const std::string& records, const std::string& target, const std::string& name,
+            bool print_summary) {
+           RecordScheduleProvider provider(records);
+           relay::CompileOptions options;
+           options.target = target;
+           options.name = name;
+           options.print_summary = print_summary;
+           options.schedules = &provider;
+           py::gil_scoped_release release;
+           return relay::compile(graph, options);
+         },
+         py::arg("graph"), py::arg("records"), py::arg("target") = "llvm", py::arg("name") = "tessel_module",
+         py::arg("print_summary") = true);
+}
+
+#endif  // TESSEL_HAVE_AUTOTUNE

@@ -1,0 +1,105 @@
+// Measurement: valid candidates get positive costs, broken ones their error codes, and injected
+// faults (crash, hang, wrong answer) in isolated children cost one candidate each.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "tessel/autotune/measure.h"
+#include "tessel/autotune/search.h"
+#include "test_util.h"
+
+namespace tessel::autotune {
+namespace {
+
+std::vector<std::vector<te::Step>> sample_batch(const SearchTask& task, int n, unsigned seed) {
+  auto sketches = generate_sketches(task);
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<te::Step>> batch;
+  for (int i = 0; i < n; ++i) {
+    Candidate c = sample_candidate(task, sketches, 0, rng);
+    batch.push_back(apply_candidate(task, sketches, c).steps());
+  }
+  return batch;
+}
+
+MeasureOptions quick_options() {
+  MeasureOptions o;
+  o.repeat = 2;
+  o.min_repeat_seconds = 0.001;
+  o.run_timeout_seconds = 1;
+  return o;
+}
+
+TEST(Measure, ValidCandidatesHaveCosts) {
+  SearchTask task = testing::matmul_task(33, 47, 19);
+  Measurer m(task, quick_options());
+  auto results = m.measure(sample_batch(task, 4, 11));
+  ASSERT_EQ(results.size(), 4u);
+  for (const MeasureResult& r : results) {
+    EXPECT_EQ(r.error, MeasureError::kNone) << r.message;
+    ASSERT_EQ(r.costs.size(), 2u);
+    EXPECT_GT(r.costs[0], 0);
+    EXPECT_FALSE(r.features.empty());
+  }
+}
+
+TEST(Measure, InvalidStepsAreInstantiationErrors) {
+  SearchTask task = testing::matmul_task(8, 8, 8);
+  Measurer m(task, quick_options());
+  std::vector<te::Step> bad = {te::Step{"split", 0, {7}, {2}, ""}};  // stage 0 is a placeholder
+  std::vector<te::Step> bad_axis = {te::Step{"split", 2, {9}, {2}, ""}};
+  auto results = m.measure({bad, bad_axis});
+  EXPECT_EQ(results[0].error, MeasureError::kInstantiation);
+  EXPECT_EQ(results[1].error, MeasureError::kInstantiation);
+  EXPECT_FALSE(results[1].message.empty());
+}
+
+TEST(Measure, InjectedFaultsAreIsolated) {
+  SearchTask task = testing::matmul_task(21, 35, 13);
+  setenv("TESSEL_TEST_FAULT", "crash:1,hang:2,wrong:3", 1);
+  Measurer m(task, quick_options());
+  unsetenv("TESSEL_TEST_FAULT");
+  auto results = m.measure(sample_batch(task, 5, 12));
+  EXPECT_EQ(results[0].error, MeasureError::kNone) << results[0].message;
+  EXPECT_EQ(results[1].error, MeasureError::kRuntime) << results[1].message;
+  EXPECT_EQ(results[2].error, MeasureError::kRunTimeout) << results[2].message;
+  EXPECT_EQ(results[3].error, MeasureError::kWrongAnswer) << results[3].message;
+  EXPECT_EQ(results[4].error, MeasureError::kNone) << results[4].message;
+  // The measurer goes on working after the faults.
+  auto more = m.measure(sample_batch(task, 1, 13));
+  EXPECT_EQ(more[0].error, MeasureError::kNone) << more[0].message;
+}
+
+TEST(Measure, TuningGoesOnAfterFaultsAndRecordsThem) {
+  std::string path = (std::filesystem::temp_directory_path() / ("tessel_faults_" + std::to_string(getpid()) + ".jsonl")).string();
+  std::filesystem::remove(path);
+  setenv("TESSEL_TEST_FAULT", "crash:0,wrong:2,hang:5", 1);
+  TuneOptions options;
+  options.trials = 12;
+  options.batch_size = 6;
+  options.seed = 3;
+  options.records_path = path;
+  options.cost_model = "random";
+  options.population = 16;
+  options.generations = 2;
+  options.verbose = false;
+  options.measure = quick_options();
+  TaskScheduler scheduler({testing::matmul_task(17, 40, 9)}, options);
+  unsetenv("TESSEL_TEST_FAULT");
+  auto best = scheduler.tune();
+  EXPECT_TRUE(std::isfinite(best[0]));
+  LoadedRecords loaded = load_records(path);
+  ASSERT_EQ(loaded.records.size(), 12u);
+  EXPECT_EQ(loaded.records[0].error, MeasureError::kRuntime);
+  EXPECT_EQ(loaded.records[2].error, MeasureError::kWrongAnswer);
+  EXPECT_EQ(loaded.records[5].error, MeasureError::kRunTimeout);
+  int valid = 0;
+  for (const auto& r : loaded.records) valid += std::isfinite(r.mean_cost());
+  EXPECT_GE(valid, 8);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace tessel::autotune
