@@ -1,7 +1,10 @@
 // The graph optimisation pipeline, as one list. Operator fusion is not in it: it partitions the
-// optimised graph into kernels and runs inside compile (relay_like/compile.cc).
+// optimised graph into kernels and runs inside compile (relay_like/compile.cc). alter_layout
+// follows the first constant folding (so batch norm is already folded into conv weights) and is
+// followed by another, which turns its weight packing into packed constants.
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "tessel/relay_like/transforms.h"
 
@@ -11,6 +14,13 @@ std::vector<GraphPass> default_pipeline() {
   return {
       {"simplify_inference", simplify_inference},
       {"eliminate_dead_code", eliminate_dead_code},
+      {"fold_constants", fold_constants},
+      // TESSEL_ALTER_LAYOUT=0 keeps every layout as imported (for comparisons and debugging).
+      {"alter_layout",
+       [](const Graph& g) {
+         const char* flag = std::getenv("TESSEL_ALTER_LAYOUT");
+         return flag != nullptr && std::string(flag) == "0" ? g : alter_layout(g);
+       }},
       {"fold_constants", fold_constants},
       {"eliminate_common_subexpressions", eliminate_common_subexpressions},
       {"eliminate_dead_code", eliminate_dead_code},

@@ -192,6 +192,33 @@ void register_nn_ops(std::vector<OpDef>& table) {
                            << "bias must have shape [" << in[1].shape[0] << "], got " << in[2].to_string();
                      }
                    }});
+  // dense over a weight already packed into [ceil(N / 16), K, 16] panels (alter_layout emits it
+  // with the packing as a separate, constant-folded pack_dense_weight call).
+  table.push_back({.name = "pack_dense_weight", .attrs = {}, .pattern = OpPattern::kInjective,
+                   .lower = [](const Tensors& in, const Attrs&) { return Tensors{ops::pack_dense_weight(in[0])}; },
+                   .check = [](const std::vector<TensorType>& in, const Attrs&) {
+                     user_check(in[0].shape.size() == 2) << "weight must be 2-D [N, K], got " << in[0].to_string();
+                   }});
+  table.push_back({.name = "dense_packed", .min_inputs = 2, .max_inputs = 3, .attrs = {"out_features"},
+                   .pattern = OpPattern::kOutEWiseFusable,
+                   .lower = [](const Tensors& in, const Attrs& a) {
+                     return Tensors{ops::dense_packed(in[0], in[1], a.get_int("out_features"),
+                                                      in.size() == 3 ? std::optional<Tensor>(in[2]) : std::nullopt)};
+                   },
+                   .check = [](const std::vector<TensorType>& in, const Attrs& a) {
+                     int64_t n = a.get_int("out_features");
+                     user_check(in[0].shape.size() == 2 && in[1].shape.size() == 3)
+                         << "data must be 2-D and the packed weight 3-D, got " << in[0].to_string() << " and "
+                         << in[1].to_string();
+                     user_check(in[1].shape[0] == (n + ops::kDensePanel - 1) / ops::kDensePanel &&
+                                in[1].shape[2] == ops::kDensePanel && in[1].shape[1] == in[0].shape[1])
+                         << "packed weight " << in[1].to_string() << " does not match data " << in[0].to_string()
+                         << " and out_features=" << n;
+                     if (in.size() == 3) {
+                       user_check(in[2].shape == std::vector<int64_t>{n})
+                           << "bias must have shape [" << n << "], got " << in[2].to_string();
+                     }
+                   }});
   table.push_back({.name = "matmul", .min_inputs = 2, .max_inputs = 2, .attrs = {"transpose_a", "transpose_b"},
                    .pattern = OpPattern::kOutEWiseFusable, .lower = [](const Tensors& in, const Attrs& a) {
                      return Tensors{lower_matmul(in[0], in[1], a.get_bool("transpose_a", false), a.get_bool("transpose_b", false))};

@@ -63,7 +63,7 @@ Graph two_branch_graph() {
   Value b = g.add_constant(random_array({5}, 2), "b");
   Value d = g.add_call("dense", {x, w, b})[0];
   Value left = g.add_call("relu", {g.add_call("sigmoid", {d})[0]})[0];
-  Value right = g.add_call("relu", {g.add_call("sigmoid", {g.add_call("tanh", {d})[0]})[0]})[0];
+  Value right = g.add_call("relu", {g.add_call("sigmoid", {g.add_call("softmax", {d})[0]})[0]})[0];
   g.add_output(g.add_call("subtract", {left, right})[0]);
   return g;
 }

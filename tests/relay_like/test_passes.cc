@@ -132,7 +132,8 @@ TEST(RelayPasses, OptimizePipelineRunsEveryPass) {
   std::vector<std::string> names;
   for (const GraphPass& pass : default_pipeline()) names.push_back(pass.name);
   EXPECT_EQ(names, (std::vector<std::string>{"simplify_inference", "eliminate_dead_code", "fold_constants",
-                                             "eliminate_common_subexpressions", "eliminate_dead_code"}));
+                                             "alter_layout", "fold_constants", "eliminate_common_subexpressions",
+                                             "eliminate_dead_code"}));
 }
 
 // A ResNet basic block: conv+bias+relu, then conv+bias, the residual add and relu in one group.
@@ -164,17 +165,16 @@ TEST(RelayFusion, InjectiveChainsReductionsAndDiamonds) {
   // A reduction takes elementwise producer groups only, not this injective one.
   Value s = g.add_call("sum", {e}, {{"axes", std::vector<int64_t>{1}}})[0];
   Value n = g.add_call("negative", {s})[0];       // and its epilogue
-  Value a = g.add_call("sigmoid", {n})[0];        // two consumers: a group boundary
+  Value a = g.add_call("sigmoid", {n})[0];        // two consumers that rejoin at m:
   Value l = g.add_call("log", {a})[0];
   Value q = g.add_call("sqrt", {a})[0];
-  Value m = g.add_call("multiply", {l, q})[0];    // joins both elementwise producers
+  Value m = g.add_call("multiply", {l, q})[0];    // the post-dominator: the diamond joins the reduction
   Value sm = g.add_call("softmax", {m})[0];       // m feeds it and its epilogue
   g.add_output(g.add_call("multiply", {sm, m})[0]);
   FusionPlan plan = fuse_ops(g);
   EXPECT_EQ(plan.to_string(g),
             "fused_reshape_transpose_exp: %1 %2 %3 (injective)\n"
-            "fused_sum_negative_sigmoid: %4 %5 %6 (reduction)\n"
-            "fused_log_sqrt_multiply: %7 %8 %9 (broadcast)\n"
+            "fused_sum_negative_sigmoid_log_sqrt_multiply: %4 %5 %6 %7 %8 %9 (reduction)\n"
             "fused_softmax_multiply: %10 %11 (out-elemwise-fusable)\n");
 }
 
@@ -188,4 +188,27 @@ TEST(RelayFusion, EpilogueMustKeepTheAnchorShape) {
   EXPECT_EQ(fuse_ops(g).to_string(g),
             "fused_dense: %2 (out-elemwise-fusable)\n"
             "fused_add_relu: %4 %5 (broadcast)\n");
+}
+
+// Dominator-based fusion: a conv output read by two branches that rejoin is one kernel with both
+// branches in its epilogue; a branch that leaves (a graph output, another anchor) stops it.
+TEST(RelayFusion, DiamondEpilogueJoinsItsAnchor) {
+  Graph g;
+  Value x = g.add_input("x", {{1, 5, 7, 6}, DataType::Float(32)});
+  Attrs pad{{"padding", std::vector<int64_t>{1, 1, 1, 1}}};
+  Value c = g.add_call("conv2d", {x, g.add_constant(random_array({5, 5, 3, 3}), "w")}, pad)[0];
+  Value b = g.add_call("add", {c, g.add_constant(random_array({5, 1, 1}, 2), "b")})[0];
+  Value r = g.add_call("relu", {b})[0];
+  Value s = g.add_call("sigmoid", {b})[0];
+  Value m = g.add_call("multiply", {r, s})[0];
+  Value t = g.add_call("tanh", {m})[0];               // two consumers again:
+  Value p = g.add_call("max_pool2d", {t}, {{"kernel", std::vector<int64_t>{2, 2}}})[0];  // an anchor
+  Value e = g.add_call("exp", {t})[0];
+  g.add_output(p);
+  g.add_output(e);
+  FusionPlan plan = fuse_ops(g);
+  EXPECT_EQ(plan.to_string(g),
+            "fused_conv2d_add_relu_sigmoid_multiply_tanh: %2 %4 %5 %6 %7 %8 (out-elemwise-fusable)\n"
+            "fused_max_pool2d: %9 (out-elemwise-fusable)\n"
+            "fused_exp: %10 (elemwise)\n");
 }

@@ -30,12 +30,27 @@ Graph eliminate_common_subexpressions(const Graph& graph);
 // Drops calls and constants no output depends on (graph inputs are kept: they are the interface).
 Graph eliminate_dead_code(const Graph& graph);
 
+// Layout alteration for CPU (relay_like/transforms/alter_layout.cc): conv2d with a constant
+// weight and output channels divisible by `block` goes to NCHW{c}c (weight re-laid out by a
+// layout_transform that fold_constants folds), dense with a constant weight to dense_packed over
+// pack_dense_weight; layout_transform calls are inserted at layout boundaries (once per value and
+// layout), inverse pairs cancel, and elementwise/broadcast ops stay in the blocked layout.
+// Convs go blocked by regions (convs and elementwise ops between them) whose convs' multiply-adds
+// are at least min_work_ratio times the elements the region's boundary transforms convert.
+// block <= 0: host_channel_block().
+Graph alter_layout(const Graph& graph, int64_t block = 0, double min_work_ratio = 256.0);
+// Floats per host vector register (16 with AVX-512, 8 with AVX2; at least 4).
+int64_t host_channel_block();
+
 // Operator fusion: a partition of the calls into groups, each compiled as one kernel. Groups
 // grow along edges whose producer has a single consumer (so every group has one output and no
 // path leaves and re-enters it), driven by the pattern kinds: an out-elemwise-fusable op
 // (conv2d, dense, pooling, softmax) or a reduction takes the elemwise/broadcast chain after it;
 // elemwise, broadcast and injective ops fuse with each other; a reduction takes its elemwise and
-// broadcast producers. Opaque and multi-output ops stay alone.
+// broadcast producers. Opaque and multi-output ops stay alone. Then the dominator step: a group
+// whose root has several consumers absorbs everything up to the root's immediate post-dominator
+// when all of it may fuse with the group (e.g. conv -> {relu, sigmoid} -> multiply: one kernel),
+// so groups still have one output and never leave and re-enter.
 struct FusedGroup {
   std::vector<int> nodes;  // call node ids, ascending (topological)
   int root = -1;           // the node whose outputs leave the group
