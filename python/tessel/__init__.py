@@ -85,3 +85,14 @@ from tessel.compiler import compile  # noqa: E402,A001
 
 if _tessel is not None:
     from tessel import ops, te  # noqa: E402,F401
+
+# Submodules that pull in more (numpy-heavy or optional) dependencies load on first use, so that
+# `tessel.frontend.from_onnx(...)` and `tessel.runtime.load(...)` work after a plain `import tessel`.
+_LAZY_SUBMODULES = ("frontend", "runtime", "autotune", "deploy", "ops", "te")
+
+
+def __getattr__(name: str) -> Any:
+    """Imports the submodules listed in ``_LAZY_SUBMODULES`` on first attribute access."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
