@@ -20,19 +20,6 @@ int truth_value(const Expr& e) {
   return v ? (*v != 0 ? 1 : 0) : -1;
 }
 
-// The comparison that holds exactly when `op` does not, for integer operands.
-BinaryOp negate_comparison(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::kEQ: return BinaryOp::kNE;
-    case BinaryOp::kNE: return BinaryOp::kEQ;
-    case BinaryOp::kLT: return BinaryOp::kGE;
-    case BinaryOp::kLE: return BinaryOp::kGT;
-    case BinaryOp::kGT: return BinaryOp::kLE;
-    case BinaryOp::kGE: return BinaryOp::kLT;
-    default: return op;
-  }
-}
-
 bool is_not_of(const Expr& maybe_not, const Expr& e) {
   const NotNode* n = maybe_not.as<NotNode>();
   return n && expr_equal(n->a, e);

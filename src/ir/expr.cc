@@ -72,6 +72,28 @@ const char* binary_op_name(BinaryOp op) {
 bool is_comparison(BinaryOp op) { return op >= BinaryOp::kEQ && op <= BinaryOp::kGE; }
 bool is_logical(BinaryOp op) { return op == BinaryOp::kAnd || op == BinaryOp::kOr; }
 
+BinaryOp negate_comparison(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kEQ: return BinaryOp::kNE;
+    case BinaryOp::kNE: return BinaryOp::kEQ;
+    case BinaryOp::kLT: return BinaryOp::kGE;
+    case BinaryOp::kLE: return BinaryOp::kGT;
+    case BinaryOp::kGT: return BinaryOp::kLE;
+    case BinaryOp::kGE: return BinaryOp::kLT;
+    default: return op;
+  }
+}
+
+BinaryOp mirror_comparison(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kLT: return BinaryOp::kGT;
+    case BinaryOp::kLE: return BinaryOp::kGE;
+    case BinaryOp::kGT: return BinaryOp::kLT;
+    case BinaryOp::kGE: return BinaryOp::kLE;
+    default: return op;
+  }
+}
+
 const char* intrinsic_name(Intrinsic op) {
   switch (op) {
 #define TESSEL_X(name, arity) \

@@ -71,28 +71,6 @@ Var as_var(const Expr& e) {
   return e.as<VarNode>() ? Var(std::static_pointer_cast<const VarNode>(e.node_ptr())) : Var();
 }
 
-BinaryOp mirror_comparison(BinaryOp op) {  // a op b  <=>  b mirror(op) a
-  switch (op) {
-    case BinaryOp::kLT: return BinaryOp::kGT;
-    case BinaryOp::kLE: return BinaryOp::kGE;
-    case BinaryOp::kGT: return BinaryOp::kLT;
-    case BinaryOp::kGE: return BinaryOp::kLE;
-    default: return op;
-  }
-}
-
-BinaryOp negate_comparison(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::kEQ: return BinaryOp::kNE;
-    case BinaryOp::kNE: return BinaryOp::kEQ;
-    case BinaryOp::kLT: return BinaryOp::kGE;
-    case BinaryOp::kLE: return BinaryOp::kGT;
-    case BinaryOp::kGT: return BinaryOp::kLE;
-    case BinaryOp::kGE: return BinaryOp::kLT;
-    default: return op;
-  }
-}
-
 class StmtSimplifier : public IRMutator {
  public:
   using IRMutator::mutate;

@@ -125,6 +125,10 @@ enum class BinaryOp : uint8_t {
 const char* binary_op_name(BinaryOp op);  // "+", "<=", "&&", "min", ...
 bool is_comparison(BinaryOp op);
 bool is_logical(BinaryOp op);
+// The comparison that holds exactly when `op` does not (integers: a < b  <=>  !(a >= b)).
+BinaryOp negate_comparison(BinaryOp op);
+// The comparison with its operands swapped: a op b  <=>  b mirror(op) a.
+BinaryOp mirror_comparison(BinaryOp op);
 
 // Both operands have the same dtype (lanes included).
 struct BinaryNode : ExprNode {
