@@ -1,11 +1,13 @@
 // 2-D convolution computes (NCHW with groups/depthwise, NHWC with HWIO weights, blocked NCHW{c}c,
 // transposed NCHW) and their default CPU schedules.
 //
-// Every convolution reads a "pad" stage (computed at root, in parallel) so the reduction reads
-// without bounds conditions. Schedules tile the output into a register block that is accumulated
-// in a local cache (or in the anchor itself when an elementwise epilogue is fused):
+// Every convolution reads a "pad" stage (computed at root, in parallel; per input channel inside
+// the channel loop for depthwise NCHW) so the reduction reads without bounds conditions. NCHW
+// convolutions strided along width read a pad stage split into stride phases, so that vectors of
+// output columns load contiguous input. Schedules tile the output into a register block that is
+// accumulated in a local cache (or in the anchor itself when an elementwise epilogue is fused):
 //   NCHW:   up to 8 output channels x up to 2 vectors of output columns (vectorised along width;
-//           depthwise: one channel x up to 4 vectors);
+//           maps narrower than a vector stack 2-4 rows; depthwise: one channel x up to 4 vectors);
 //   NHWC:   up to 8 output columns x one or two vectors of output channels;
 //   NCHWc:  up to 8 output columns x the oc block (vectorised along the oc block, the fast layout).
 // The first two non-unit outer loops (batch, channel blocks, output rows, ...) run as one parallel loop.
@@ -55,15 +57,45 @@ Tensor conv2d_nchw(const Tensor& data, const Tensor& weight, std::array<int64_t,
   Window w{ds[3], ws[3], strides[1], padding[1], padding[3], dilation[1]};
   check_window(h, name, "height");
   check_window(w, name, "width");
-  Tensor padded = pad_trailing(data, {h.pad_before, w.pad_before}, {h.after(), w.after()}, 0.0, name + "_pad");
   int64_t in_per_group = ws[1], out_per_group = ws[0] / groups;
   IterVar c = reduce_axis(index_const(0), index_const(in_per_group), "rc");
   IterVar kh = reduce_axis(index_const(0), index_const(ws[2]), "ry");
   IterVar kw = reduce_axis(index_const(0), index_const(ws[3]), "rx");
+  auto channel_of = [&](const Var& oc) {
+    return groups == 1 ? Expr(c) : (oc / index_const(out_per_group)) * index_const(in_per_group) + c;
+  };
+  if (w.stride > 1 && w.out() > 1) {
+    // Strided along width: the pad stage splits each padded row into its `stride` phases,
+    // phased[n, c, y, p, q] = padded[n, c, y, q * stride + p], so that a vector of output columns
+    // reads one contiguous run of a phase (column ow * stride + kw * dilation is phase
+    // (kw * dilation) % stride at ow + (kw * dilation) / stride) instead of gathering.
+    int64_t phases = w.stride, per_phase = (w.needed() + w.stride - 1) / w.stride;
+    DataType dtype = data.dtype();
+    Tensor phased = compute(
+        {index_const(ds[0]), index_const(ds[1]), index_const(h.needed()), index_const(phases), index_const(per_phase)},
+        [&](const std::vector<Var>& i) {
+          Expr y = i[2] - index_const(h.pad_before);
+          Expr x = i[4] * index_const(phases) + i[3] - index_const(w.pad_before);
+          Expr inside = y >= index_const(0) && y < index_const(ds[2]) && x >= index_const(0) && x < index_const(ds[3]);
+          return make_select(inside, data({i[0], i[1], clamp_index(y, ds[2]), clamp_index(x, ds[3])}),
+                             make_const(dtype, 0));
+        },
+        name + "_pad", kTagPad);
+    return compute_reduce(
+        {index_const(ds[0]), index_const(ws[0]), index_const(h.out()), index_const(w.out())},
+        [&](const std::vector<Var>& i) {
+          Expr y = i[2] * index_const(h.stride) + Expr(kh) * index_const(h.dilation);
+          Expr column = Expr(kw) * index_const(w.dilation);
+          Expr phase = column % index_const(phases), x = i[3] + column / index_const(phases);
+          return sum(phased({i[0], channel_of(i[1]), y, phase, x}) * weight({i[1], c, kh, kw}), {c, kh, kw});
+        },
+        name, kTagConv2dNchw);
+  }
+  Tensor padded = pad_trailing(data, {h.pad_before, w.pad_before}, {h.after(), w.after()}, 0.0, name + "_pad");
   return compute_reduce(
       {index_const(ds[0]), index_const(ws[0]), index_const(h.out()), index_const(w.out())},
       [&](const std::vector<Var>& i) {
-        Expr channel = groups == 1 ? Expr(c) : (i[1] / index_const(out_per_group)) * index_const(in_per_group) + c;
+        Expr channel = channel_of(i[1]);
         Expr y = i[2] * index_const(h.stride) + Expr(kh) * index_const(h.dilation);
         Expr x = i[3] * index_const(w.stride) + Expr(kw) * index_const(w.dilation);
         return sum(padded({i[0], channel, y, x}) * weight({i[1], c, kh, kw}), {c, kh, kw});
@@ -190,30 +222,74 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 void schedule_conv2d_nchw(Schedule& schedule, const Tensor& output, const ScheduleTarget& target,
                           const std::string& tag) {
   AnchorPlan plan = prepare_anchor(schedule, output, tag, target);
-  schedule_anchor_producers(schedule, plan.inner, target, /*inline_pad=*/false);
   Stage outer = schedule[plan.outer];
   std::vector<IterVar> a = outer.axis();  // n, oc, oh, ow
   int64_t batch = extent_of(a[0], tag), oc = extent_of(a[1], tag), oh = extent_of(a[2], tag), ow = extent_of(a[3], tag);
   int lanes = target.vector_lanes(output.dtype());
-  // Register block: up to 8 channels x 2 vectors. Depthwise kernels share no input between
-  // channels, so they tile along width only (rows up to 4 vectors wide taken whole).
+  // Register block. Depthwise kernels share no input between channels, so they tile along width
+  // only (rows up to 4 vectors wide taken whole). Otherwise up to 8 channels x up to 2 vectors of
+  // a row; rows no wider than a vector are stacked 2 high (4 high, with 4 channels, when at most
+  // half a vector wide: 7x7 maps), so that one input row load feeds more FMAs.
   bool depthwise = extent_of(schedule[plan.inner].reduce_axis()[0], tag) == 1 && oc > 1;
-  int64_t owb = ow;
-  if (!depthwise || ow > 4 * lanes) owb = ow <= lanes ? ow : pick_factor(ow, {2 * lanes, lanes, std::max(1, lanes / 2)});
-  int64_t ocb = depthwise ? 1 : pick_factor(oc, {8, 4, 2});
+  int64_t owb = ow, ohb = 1, ocb = 1;
+  if (depthwise) {
+    if (ow > 4 * lanes) owb = pick_factor(ow, {2 * lanes, lanes, std::max(1, lanes / 2)});
+  } else if (ow > lanes) {
+    owb = pick_factor(ow, {2 * lanes, lanes, std::max(1, lanes / 2)});
+    ocb = pick_factor(oc, {8, 4, 2});
+  } else if (ow > lanes / 2 || oh == 1) {
+    ocb = pick_factor(oc, {8, 4, 2});
+    if (ow <= lanes && oh > 1) ohb = 2;
+  } else {
+    ocb = pick_factor(oc, {4, 2});
+    ohb = std::min<int64_t>(oh, 4);
+  }
   auto [oco, oci] = outer.split(a[1], ocb);
+  auto [oho, ohi] = outer.split(a[2], ohb);
   auto [owo, owi] = outer.split(a[3], owb);
-  outer.reorder({a[0], oco, a[2], owo, oci, owi});
-  IterVar attach = parallelize_outer(outer, {a[0], oco, a[2], owo}, {batch, ceil_div(oc, ocb), oh, ceil_div(ow, owb)},
-                                     target);
+  outer.reorder({a[0], oco, oho, owo, ohi, oci, owi});
+  IterVar attach, channel_loop;
+  std::vector<Tensor> pads = inputs_with_tag(plan.inner.op(), kTagPad);
+  bool pad_per_channel = depthwise && pads.size() == 1;
+  if (!pad_per_channel) schedule_anchor_producers(schedule, plan.inner, target, /*inline_pad=*/false);
+  if (pad_per_channel) {
+    // Depthwise: one parallel loop over (batch, channel); each iteration pads its one input
+    // channel into a small local buffer (cache resident) instead of a whole padded copy of the
+    // input going through memory, then sweeps that channel's rows.
+    // (The pad is attached after the register tile: compute_at needs its reader placed first.)
+    channel_loop = parallelize_outer(outer, {a[0], oco}, {batch, oc}, target);
+    attach = owo;
+  } else {
+    attach = parallelize_outer(outer, {a[0], oco, oho, owo},
+                               {batch, ceil_div(oc, ocb), ceil_div(oh, ohb), ceil_div(ow, owb)}, target);
+  }
+  if (ohb > 1) outer.unroll(ohi);
   if (ocb > 1) outer.unroll(oci);
   if (owb > 1) outer.vectorize(owi);
 
   Stage inner = schedule[plan.inner];
   attach_inner(schedule, plan, outer, attach);
+  if (channel_loop.defined()) {
+    Stage pad = schedule[pads[0]];
+    pad.compute_at(outer, channel_loop);
+    std::vector<IterVar> pa = pad.axis();
+    int64_t pw = extent_of(pa.back(), tag);
+    if (pw > lanes) {
+      auto [po, pi] = pad.split(pa.back(), lanes);
+      pad.vectorize(pi);
+    } else if (pw > 1) {
+      pad.vectorize(pa.back());
+    }
+    schedule_anchor_producers(schedule, plan.inner, target, /*inline_pad=*/false);
+  }
   std::vector<IterVar> ia = inner.axis(), ra = inner.reduce_axis();  // n, oc, oh, ow; c, kh, kw
-  inner.reorder({ia[0], ia[2], ra[0], ra[1], ra[2], ia[1], ia[3]});
+  if (ohb > 1) {
+    inner.reorder({ia[0], ra[0], ra[1], ra[2], ia[2], ia[1], ia[3]});
+  } else {
+    inner.reorder({ia[0], ia[2], ra[0], ra[1], ra[2], ia[1], ia[3]});
+  }
   if (extent_of(ra[2], tag) <= 7) inner.unroll(ra[2]);
+  if (ohb > 1) inner.unroll(ia[2]);
   if (ocb > 1) inner.unroll(ia[1]);
   if (owb > 1) inner.vectorize(ia[3]);
 }

@@ -102,6 +102,19 @@ TEST(NnConv2dNchw, GroupsAndDepthwiseJit) {
   check_conv_nchw({1, 6, 12, 19, 12, 3, 3, {2, 2}, {1, 0, 1, 1}, {1, 1}, 6}, Engine::kJit);  // multiplier 2
 }
 
+// Width strides read the pad stage split into stride phases; depthwise convs pad per channel inside
+// the parallel channel loop; maps narrower than a vector stack 2 or 4 output rows per register tile.
+TEST(NnConv2dNchw, StridePhasesAndSmallMapTilesJit) {
+  check_conv_nchw({1, 3, 10, 29, 5, 2, 3, {1, 3}, {0, 2, 1, 1}, {1, 2}}, Engine::kJit);      // 3 phases, dilated
+  check_conv_nchw({2, 5, 9, 12, 5, 3, 3, {2, 2}, {1, 1, 0, 0}, {1, 1}, 5}, Engine::kJit);    // depthwise, batch 2
+  check_conv_nchw({1, 3, 5, 139, 3, 3, 3, {1, 2}, {1, 1, 1, 1}, {1, 1}, 3}, Engine::kJit);   // wide rows, split
+  check_conv_nchw({1, 2, 4, 133, 2, 1, 5, {1, 1}, {0, 2, 0, 1}, {1, 1}, 2}, Engine::kJit);   // 1x5 depthwise
+  check_conv_nchw({1, 19, 7, 7, 11, 1, 1}, Engine::kJit);                                   // 4 rows x 4 channels
+  check_conv_nchw({2, 6, 13, 11, 9, 1, 1}, Engine::kJit);                                   // 2 rows, odd oh
+  check_conv_nchw({1, 7, 1, 5, 13, 1, 3, {1, 1}, {0, 1, 0, 1}}, Engine::kJit);              // a single row
+  check_conv_nchw({1, 4, 9, 3, 6, 3, 3, {1, 1}, {1, 1, 1, 1}}, Engine::kJit, true);           // fused epilogue
+}
+
 TEST(NnConv2dNchw, BiasReluFusedJit) {
   check_conv_nchw({2, 5, 10, 19, 12, 3, 3, {1, 1}, {1, 1, 1, 1}}, Engine::kJit, true);
   check_conv_nchw({1, 8, 15, 17, 8, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 8}, Engine::kJit, true);
@@ -110,6 +123,8 @@ TEST(NnConv2dNchw, BiasReluFusedJit) {
 TEST(NnConv2dNchw, Interpreter) {
   check_conv_nchw({1, 3, 7, 9, 5, 3, 3, {2, 2}, {0, 1, 2, 1}}, Engine::kInterpreter);
   check_conv_nchw({1, 4, 6, 7, 4, 3, 3, {1, 1}, {1, 1, 1, 1}, {2, 1}, 4}, Engine::kInterpreter, true);
+  check_conv_nchw({1, 3, 5, 11, 3, 3, 3, {2, 3}, {1, 1, 1, 1}, {1, 1}, 3}, Engine::kInterpreter);
+  check_conv_nchw({1, 5, 7, 6, 3, 1, 1}, Engine::kInterpreter, true);
 }
 
 TEST(NnConv2dNchw, FusedScheduleComputesConvInsideOutputTile) {
