@@ -9,7 +9,10 @@ compiles with default schedules, checks the output against PyTorch and times
   - ONNX Runtime: the CPU build shipped in the onnxruntime-node package, driven by a node.js
                   script timing session.run with intra-op threads = threads.
 Each figure is the median of --runs runs after --warmup runs; the engines' runs are interleaved
-in short rounds so that all see the same machine load. Prints a table and the ratios.
+in short rounds so that all see the same machine load, with a pause (--settle seconds) and one
+untimed run at every switch, because ONNX Runtime's and PyTorch's worker threads keep spinning
+for a while after a run and would otherwise be timed against the next engine. Prints a table and
+the ratios.
 
     python3 bench/models_untuned.py [--models resnet18,resnet50,mobilenet_v2,bert]
                                     [--layers 12] [--threads 2] [--runs 20] [--ort-dir DIR]
@@ -42,6 +45,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--settle", type=float, default=0.2,
+                   help="seconds to pause at every switch between engines (lets spinning threads park)")
     p.add_argument("--ort-dir", default=os.environ.get("TESSEL_ORT_DIR", ""))
     return p.parse_args()
 
@@ -231,6 +236,10 @@ def bench_model(name: str, work: str, ort_reason: Optional[str]) -> Dict[str, ob
         per_round = max(1, min(5, ARGS.runs // 4))
         while min(len(t) for t in times.values()) < ARGS.runs:
             for key, run in engines.items():
+                # Let the previous engine's spinning worker threads go idle, and re-warm this
+                # engine's own pool, so no engine is timed while another one holds the cores.
+                time.sleep(ARGS.settle)
+                run(1)
                 times[key].extend(run(per_round))
         for key, values in times.items():
             row[f"{key}_ms"] = statistics.median(values)
