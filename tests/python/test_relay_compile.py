@@ -8,26 +8,12 @@ import pytest
 
 import tessel
 from tessel import relay
+from relay_testing import assert_close, run_compiled
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(
     not tessel.native_available() or not hasattr(tessel._native(), "relay"), reason="needs the graph compiler"
 )
-
-
-def _run(graph, params, tmp_path, **inputs):
-    lib = tessel.compile(graph, params, verbose=False)
-    path = tmp_path / "model.so"
-    lib.export_library(path)
-    from tessel import runtime
-
-    module = runtime.load(str(path))
-    return lib, [np.array(o) for o in module.run(**inputs)]
-
-
-def _close(actual, expected, tol=1e-4):
-    scale = max(1.0, float(np.abs(expected).max()))
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
 
 
 def test_builder_types_printer_and_multi_output():
@@ -74,14 +60,14 @@ def test_resnet_block_fuses_conv_bias_residual_relu(tmp_path):
     g.output(y)
     graph, params = g.finish()
     xi = rng.standard_normal((1, c, h, w_)).astype(np.float32)
-    lib, (out,) = _run(graph, params, tmp_path, input=xi)
+    lib, (out,) = run_compiled(graph, params, tmp_path, input=xi)
     # relu stem, conv+bias+relu, conv+bias+residual add+relu: three kernels.
     assert lib.num_kernel_calls == 3, lib.fusion
     assert lib.kernel_calls[-1].startswith("fused_conv2d_add_add_relu")
     t = torch.relu(torch.from_numpy(xi))
     r = torch.relu(torch.nn.functional.conv2d(t, torch.from_numpy(w1), torch.from_numpy(b1), padding=1))
     r = torch.nn.functional.conv2d(r, torch.from_numpy(w2), torch.from_numpy(b2), padding=1)
-    _close(out, torch.relu(r + t).numpy())
+    assert_close(out, torch.relu(r + t).numpy())
 
 
 def test_batch_norm_folds_into_conv(tmp_path):
@@ -99,12 +85,12 @@ def test_batch_norm_folds_into_conv(tmp_path):
     optimized = relay.optimize(graph)
     assert "batch_norm" not in str(optimized) and "dropout" not in str(optimized)
     xi = rng.standard_normal((2, 3, 11, 5)).astype(np.float32)
-    lib, (out,) = _run(graph, params, tmp_path, input=xi)
+    lib, (out,) = run_compiled(graph, params, tmp_path, input=xi)
     assert lib.num_kernel_calls == 1
     ref = torch.nn.functional.conv2d(torch.from_numpy(xi), torch.from_numpy(w), stride=(2, 1), padding=1)
     ref = torch.nn.functional.batch_norm(ref, torch.from_numpy(mean), torch.from_numpy(var), torch.from_numpy(gamma),
                                          torch.from_numpy(beta), eps=1e-5)
-    _close(out, torch.relu(ref).numpy())
+    assert_close(out, torch.relu(ref).numpy())
 
 
 def test_dense_gelu(tmp_path):
@@ -116,10 +102,10 @@ def test_dense_gelu(tmp_path):
     g.output(g.call("gelu", [g.call("dense", [x, g.param("w", w), g.param("b", b)])]))
     graph, params = g.finish()
     xi = rng.standard_normal((7, 13)).astype(np.float32)
-    lib, (out,) = _run(graph, params, tmp_path, x=xi)
+    lib, (out,) = run_compiled(graph, params, tmp_path, x=xi)
     assert lib.num_kernel_calls == 1
     ref = torch.nn.functional.gelu(torch.nn.functional.linear(torch.from_numpy(xi), torch.from_numpy(w), torch.from_numpy(b)))
-    _close(out, ref.numpy())
+    assert_close(out, ref.numpy())
 
 
 def test_softmax_and_reshape_transpose_chain(tmp_path):
@@ -134,10 +120,10 @@ def test_softmax_and_reshape_transpose_chain(tmp_path):
     g.output(y)
     graph, params = g.finish()
     xi = rng.standard_normal((3, 5, 7)).astype(np.float32)
-    lib, (out, chain) = _run(graph, params, tmp_path, x=xi)
+    lib, (out, chain) = run_compiled(graph, params, tmp_path, x=xi)
     ref = xi.reshape(15, 7).T * 2.0
-    _close(chain, ref)
-    _close(out, torch.softmax(torch.from_numpy(ref), dim=-1).numpy())
+    assert_close(chain, ref)
+    assert_close(out, torch.softmax(torch.from_numpy(ref), dim=-1).numpy())
 
 
 def test_matmul_broadcast_and_constant_folding(tmp_path):
@@ -150,8 +136,8 @@ def test_matmul_broadcast_and_constant_folding(tmp_path):
     graph, params = g.finish()
     assert "transpose" not in str(relay.optimize(graph))
     ai = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
-    _, (out,) = _run(graph, params, tmp_path, a=ai)
-    _close(out, ai @ b.T)
+    _, (out,) = run_compiled(graph, params, tmp_path, a=ai)
+    assert_close(out, ai @ b.T)
 
 
 def test_identical_workloads_compile_once_and_outputs_copy(tmp_path):
@@ -168,12 +154,12 @@ def test_identical_workloads_compile_once_and_outputs_copy(tmp_path):
     g.output(x)  # an input returned as is: copied
     graph, params = g.finish()
     xi = rng.standard_normal((4, 9)).astype(np.float32)
-    lib, (oz, ou, ov, ox) = _run(graph, params, tmp_path, x=xi)
+    lib, (oz, ou, ov, ox) = run_compiled(graph, params, tmp_path, x=xi)
     assert lib.num_kernels < lib.num_kernel_calls
-    _close(oz, np.tanh(np.exp(np.tanh(xi))))
+    assert_close(oz, np.tanh(np.exp(np.tanh(xi))))
     s = lambda t: 1 / (1 + np.exp(-t))  # noqa: E731
-    _close(ou, np.tanh(s(xi)))
-    _close(ov, np.tanh(s(np.tanh(xi))))
+    assert_close(ou, np.tanh(s(xi)))
+    assert_close(ov, np.tanh(s(np.tanh(xi))))
     np.testing.assert_array_equal(ox, xi)
 
 
@@ -218,9 +204,9 @@ def test_small_cnn_depthwise_pool_dense(tmp_path):
     g.output(g.call("log_softmax", [g.call("dense", [y, g.param("wf", wf), g.param("bf", bf)])], axis=1))
     graph, params = g.finish()
     xi = rng.standard_normal((2, 3, 13, 13)).astype(np.float32)
-    _, (out,) = _run(graph, params, tmp_path, input=xi)
+    _, (out,) = run_compiled(graph, params, tmp_path, input=xi)
     F = torch.nn.functional
     t = F.relu(F.conv2d(torch.from_numpy(xi), torch.from_numpy(w1), stride=2, padding=1))
     t = torch.clamp(F.conv2d(t, torch.from_numpy(wd), padding=1, groups=6), 0, 6)
     t = F.adaptive_avg_pool2d(F.max_pool2d(t, 3, 2, 1), 1).reshape(2, 6)
-    _close(out, F.log_softmax(F.linear(t, torch.from_numpy(wf), torch.from_numpy(bf)), dim=1).numpy())
+    assert_close(out, F.log_softmax(F.linear(t, torch.from_numpy(wf), torch.from_numpy(bf)), dim=1).numpy())

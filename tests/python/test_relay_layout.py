@@ -11,27 +11,13 @@ import pytest
 
 import tessel
 from tessel import relay
+from relay_testing import assert_close, run_compiled
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(
     not tessel.native_available() or not hasattr(tessel._native(), "relay"), reason="needs the graph compiler"
 )
 F = torch.nn.functional
-
-
-def _run(graph, params, tmp_path, **inputs):
-    lib = tessel.compile(graph, params, verbose=False)
-    path = tmp_path / "model.so"
-    lib.export_library(path)
-    from tessel import runtime
-
-    module = runtime.load(str(path))
-    return lib, [np.array(o) for o in module.run(**inputs)]
-
-
-def _close(actual, expected, tol=1e-4):
-    scale = max(1.0, float(np.abs(expected).max()))
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
 
 
 def test_alter_layout_is_in_the_pipeline():
@@ -78,7 +64,7 @@ def test_resnet_style_cnn_runs_blocked_and_matches_torch(tmp_path):
     assert "dense_packed(" in optimized and "pack_dense_weight" not in optimized
 
     xi = rng.standard_normal((1, 3, 13, 11)).astype(f)
-    lib, (out,) = _run(graph, params, tmp_path, input=xi)
+    lib, (out,) = run_compiled(graph, params, tmp_path, input=xi)
     assert any(k.startswith("fused_conv2d_add_add_relu") for k in lib.kernel_calls), lib.fusion
 
     t = F.conv2d(torch.from_numpy(xi), torch.from_numpy(w0), padding=1)
@@ -89,7 +75,7 @@ def test_resnet_style_cnn_runs_blocked_and_matches_torch(tmp_path):
     t = torch.relu(F.conv2d(t, torch.from_numpy(w2), torch.from_numpy(b2), padding=1) + s)
     t = torch.relu(F.conv2d(t, torch.from_numpy(w3), stride=2, padding=1))
     t = F.adaptive_avg_pool2d(F.max_pool2d(t, 3, 2, 1), 1).reshape(1, 32)
-    _close(out, F.linear(t, torch.from_numpy(wf), torch.from_numpy(bf)).numpy())
+    assert_close(out, F.linear(t, torch.from_numpy(wf), torch.from_numpy(bf)).numpy())
 
 
 def test_dense_weight_is_packed_at_compile_time(tmp_path):
@@ -103,6 +89,6 @@ def test_dense_weight_is_packed_at_compile_time(tmp_path):
     assert "dense_packed(" in optimized and "pack_dense_weight" not in optimized, optimized
     assert "float32[3, 19, 16]" in optimized  # the folded panels
     xi = rng.standard_normal((5, 19)).astype(np.float32)
-    lib, (out,) = _run(graph, params, tmp_path, x=xi)
+    lib, (out,) = run_compiled(graph, params, tmp_path, x=xi)
     assert lib.num_kernel_calls == 1
-    _close(out, np.tanh(xi @ w.T))
+    assert_close(out, np.tanh(xi @ w.T))
