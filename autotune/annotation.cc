@@ -1,6 +1,7 @@
 // Random annotation of sketches and mutation of annotated candidates: tile sizes by random
-// factorisation (non-divisible sizes included), parallel granularity, vectorisation, unrolling
-// (auto_unroll_max_step in {0, 16, 64, 512}) and compute location.
+// factorisation (non-divisible sizes included) or in the shape of a register-blocked micro-kernel,
+// parallel granularity (always enough parallel iterations for every core when the loop nest has
+// them), vectorisation, unrolling (auto_unroll_max_step in {0, 16, 64, 512}) and compute location.
 #include <algorithm>
 
 #include "tessel/autotune/sketch.h"
@@ -80,15 +81,160 @@ int64_t sample_rfactor_parts(int64_t extent, int cores, std::mt19937_64& rng) {
   return std::clamp<int64_t>(pick<int64_t>({cores, 2 * cores, 4 * cores, 16, 32, 64}, rng), 1, extent);
 }
 
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+std::vector<int64_t> divisors_between(int64_t n, int64_t lo, int64_t hi) {
+  std::vector<int64_t> d;
+  for (int64_t x = std::max<int64_t>(1, lo); x <= std::min(n, hi); ++x) {
+    if (n % x == 0) d.push_back(x);
+  }
+  return d;
+}
+
+// Extents of the loops a stage's parallel loop is fused from, outermost first: the S0 tile level
+// of a kTile stage (what the tile sizes leave), the spatial axes of a kSimple stage (the innermost
+// one split by the vector factor), the final stage's axes of a kRfactor stage.
+std::vector<int64_t> parallel_extents(const StagePlan& plan, const StageAnnotation& a, const StageExtents& e) {
+  std::vector<int64_t> out = e.spatial;
+  if (plan.rule == StageRule::kTile) {
+    for (size_t d = 0; d < out.size() && d < a.spatial.size(); ++d) {
+      out[d] = ceil_div(e.spatial[d], a.spatial[d][0] * a.spatial[d][1] * a.spatial[d][2]);
+    }
+  } else if (plan.rule == StageRule::kSimple && !out.empty() && a.vector_factor > 1) {
+    out.back() = ceil_div(out.back(), a.vector_factor);
+  }
+  return out;
+}
+
+// The fewest outer loops whose fused extent reaches `cores` (all of them when even that falls
+// short); 0 for a stage without spatial loops.
+int min_parallel_depth(const std::vector<int64_t>& extents, int cores) {
+  int64_t product = 1;
+  for (size_t d = 0; d < extents.size(); ++d) {
+    product *= extents[d];
+    if (product >= cores) return static_cast<int>(d) + 1;
+  }
+  return static_cast<int>(extents.size());
+}
+
+// A parallel depth from the minimal one that feeds every core up to all outer loops (finer
+// granularity balances better), the minimal one half of the time.
+int sample_parallel_depth(const std::vector<int64_t>& extents, int cores, std::mt19937_64& rng) {
+  int nd = static_cast<int>(extents.size());
+  int lo = min_parallel_depth(extents, cores);
+  if (nd == 0) return 0;
+  lo = std::max(lo, 1);
+  if (lo >= nd || chance(0.5, rng)) return lo;
+  return std::uniform_int_distribution<int>(lo, nd)(rng);
+}
+
+// Makes sure a candidate's parallel loop feeds every core when the iteration space allows it:
+// a kTile stage whose outermost tile level is too small gets its cache (S1), then middle (S2)
+// tile levels shrunk (largest first), and the parallel depth is raised to the minimal one.
+void ensure_parallelism(const StagePlan& plan, StageAnnotation& a, const StageExtents& e, int cores) {
+  if (plan.rule == StageRule::kTile) {
+    auto total = [&]() {
+      int64_t p = 1;
+      for (int64_t x : parallel_extents(plan, a, e)) p *= x;
+      return p;
+    };
+    for (int level = 0; level < 2 && total() < cores; ++level) {
+      for (;;) {
+        int widest = -1;
+        for (size_t d = 0; d < a.spatial.size(); ++d) {
+          if (a.spatial[d][level] > 1 && (widest < 0 || a.spatial[d][level] > a.spatial[widest][level])) {
+            widest = static_cast<int>(d);
+          }
+        }
+        if (widest < 0 || total() >= cores) break;
+        int64_t& x = a.spatial[widest][level];
+        x = x % 2 == 0 ? x / 2 : 1;
+      }
+    }
+  }
+  std::vector<int64_t> extents = parallel_extents(plan, a, e);
+  if (extents.empty()) {
+    a.parallel_depth = 0;
+    return;
+  }
+  a.parallel_depth = std::clamp(a.parallel_depth, min_parallel_depth(extents, cores), static_cast<int>(extents.size()));
+}
+
+// A tile in the shape of a hand-written direct convolution or GEMM micro-kernel: the innermost
+// axis (a channel block, or matmul columns) is the vector register, whole when it is at most two
+// vectors; one outer axis (ow for a conv, rows for a matmul) is a register block of 4..14 (a
+// divisor when there is one), rarely with a second small one; the middle level mostly 1 so the
+// accumulators stay in registers; the reduction runs outside the register tile with the innermost
+// reduce axis (input-channel block) whole in R1 and small kernel axes (kh, kw) in R0 or R1.
+void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng, StageAnnotation& a) {
+  int nd = static_cast<int>(e.spatial.size());
+  a.spatial.assign(nd, {1, 1, 1});
+  int64_t inner = e.spatial[nd - 1];
+  int64_t vec = inner <= 2 * lanes ? inner : pick<int64_t>({lanes, lanes, 2 * lanes}, rng);
+  vec = std::min(vec, inner);
+  a.spatial[nd - 1][2] = vec;
+  int64_t budget = std::max<int64_t>(1, 24 / ceil_div(vec, lanes));  // accumulator registers
+  int row = -1;
+  for (int d = nd - 2; d >= 0 && row < 0; --d) {
+    if (e.spatial[d] > 1) row = d;
+  }
+  if (row >= 0) {
+    int64_t extent = e.spatial[row];
+    std::vector<int64_t> sizes = divisors_between(extent, 4, std::min<int64_t>(14, budget));
+    if (sizes.empty() || chance(0.15, rng)) {
+      sizes.clear();
+      for (int64_t x = 2; x <= std::min<int64_t>({extent, budget, 14}); ++x) sizes.push_back(x);
+    }
+    if (!sizes.empty()) a.spatial[row][2] = pick(sizes, rng);
+    int64_t left = budget / a.spatial[row][2];
+    if (left >= 2 && chance(0.25, rng)) {
+      for (int d = row - 1; d >= 0; --d) {
+        if (e.spatial[d] > 1) {
+          a.spatial[d][2] = std::min<int64_t>({left, e.spatial[d], pick<int64_t>({2, 2, 3, 4}, rng)});
+          break;
+        }
+      }
+    }
+  }
+  for (int d = 0; d < nd; ++d) {
+    int64_t left = ceil_div(e.spatial[d], a.spatial[d][2]);
+    if (d == nd - 1 && vec == inner) continue;
+    if (left >= 2 && chance(0.2, rng)) a.spatial[d][1] = 2;
+    left = ceil_div(left, a.spatial[d][1]);
+    if (left >= 2 && chance(0.5, rng)) {
+      std::vector<int64_t> f = divisors_between(left, 2, 16);
+      if (!f.empty()) a.spatial[d][0] = pick(f, rng);
+    }
+  }
+  int nr = static_cast<int>(e.reduce.size());
+  a.reduce.assign(nr, 1);
+  for (int k = 0; k < nr; ++k) {
+    int64_t extent = e.reduce[k];
+    if (k == nr - 1) {
+      a.reduce[k] = extent <= 2 * lanes && chance(0.7, rng) ? extent : sample_reduce_factor(extent, rng);
+    } else if (extent <= 7) {
+      a.reduce[k] = chance(0.5, rng) ? extent : 1;
+    } else if (chance(0.2, rng)) {
+      a.reduce[k] = sample_reduce_factor(extent, rng);
+    }
+  }
+  a.vectorize = true;
+  a.compute_at_level = chance(0.9, rng) ? 1 : 0;
+  a.unroll = pick<int64_t>({16, 64, 512, 512}, rng);
+}
+
 StageAnnotation sample_stage(const SearchTask& task, const StagePlan& plan, std::mt19937_64& rng) {
   StageAnnotation a;
   int lanes = std::max(1, task.hardware().vector_bits / 32);
   StageExtents e = extents_of(task, plan.stage);
   int nd = static_cast<int>(e.spatial.size());
   a.unroll = pick<int64_t>({kUnrollSteps[0], kUnrollSteps[1], kUnrollSteps[2], kUnrollSteps[3]}, rng);
-  a.parallel_depth = nd == 0 ? 0 : std::uniform_int_distribution<int>(1, nd)(rng);
   switch (plan.rule) {
     case StageRule::kTile:
+      if (nd > 0 && chance(0.5, rng)) {
+        sample_register_tile(e, lanes, rng, a);
+        break;
+      }
       for (int d = 0; d < nd; ++d) a.spatial.push_back(sample_levels(e.spatial[d], d == nd - 1, lanes, rng));
       for (int64_t r : e.reduce) a.reduce.push_back(sample_reduce_factor(r, rng));
       a.vectorize = chance(0.9, rng);
@@ -103,8 +249,11 @@ StageAnnotation sample_stage(const SearchTask& task, const StagePlan& plan, std:
       a.rfactor_parts = sample_rfactor_parts(e.reduce.back(), task.hardware().num_cores, rng);
       break;
     case StageRule::kInline:
-    case StageRule::kFusedInto: a = StageAnnotation{}; break;
+    case StageRule::kFusedInto: return StageAnnotation{};
   }
+  int cores = task.hardware().num_cores;
+  a.parallel_depth = sample_parallel_depth(parallel_extents(plan, a, e), cores, rng);
+  ensure_parallelism(plan, a, e, cores);
   return a;
 }
 
@@ -165,7 +314,7 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
       }
       break;
     case 3:  // parallel granularity
-      if (nd > 0) a.parallel_depth = std::uniform_int_distribution<int>(1, nd)(rng);
+      a.parallel_depth = sample_parallel_depth(parallel_extents(plan, a, e), task.hardware().num_cores, rng);
       if (plan.rule == StageRule::kRfactor) a.rfactor_parts = sample_rfactor_parts(e.reduce.back(), task.hardware().num_cores, rng);
       break;
     case 4:  // unrolling
@@ -179,6 +328,7 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
       }
       break;
   }
+  ensure_parallelism(plan, a, e, task.hardware().num_cores);
   return c;
 }
 

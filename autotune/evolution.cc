@@ -1,6 +1,7 @@
 // Evolutionary search per task: a population sampled from the sketches plus mutations of the best
-// measured candidates, evolved for a few generations under the cost model's scores; each batch
-// takes the best-scored unmeasured candidates and an epsilon share of random ones.
+// measured candidates (this run's, and stored records read back into candidates), evolved for a
+// few generations under the cost model's scores; each batch takes the best-scored unmeasured
+// candidates and an epsilon share of random ones.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -10,6 +11,17 @@
 
 namespace tessel::autotune {
 
+namespace {
+
+constexpr size_t kEliteSize = 32;  // measured candidates kept as parents
+
+void sort_elite(std::vector<std::pair<double, Candidate>>& elite) {
+  std::stable_sort(elite.begin(), elite.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (elite.size() > kEliteSize) elite.resize(kEliteSize);
+}
+
+}  // namespace
+
 SearchPolicy::SearchPolicy(const SearchTask& task, CostModel* model, const TuneOptions& options, unsigned seed)
     : task_(task), model_(model), options_(options), rng_(seed), sketches_(generate_sketches(task)),
       best_cost_(std::numeric_limits<double>::infinity()) {}
@@ -17,16 +29,35 @@ SearchPolicy::SearchPolicy(const SearchTask& task, CostModel* model, const TuneO
 int SearchPolicy::resume_from(const std::vector<TuningRecord>& records) {
   int matched = 0;
   std::string target = task_.target().to_string();
+  std::vector<const TuningRecord*> valid;
   for (const TuningRecord& r : records) {
     if (r.workload_key != task_.workload_key() || r.target != target) continue;
     ++matched;
     measured_.insert(r.steps_json);
+    if (std::isfinite(r.mean_cost())) valid.push_back(&r);
     if (r.mean_cost() < best_cost_) {
       best_cost_ = r.mean_cost();
       best_steps_ = r.steps_json;
     }
   }
   trials_ += matched;
+  // Seed the parents with the best stored records that read back into candidates of our sketches
+  // (records of other rule versions do not, and only count as measured).
+  std::stable_sort(valid.begin(), valid.end(),
+                   [](const TuningRecord* a, const TuningRecord* b) { return a->mean_cost() < b->mean_cost(); });
+  std::set<std::string> tried;
+  size_t seeds = 0;
+  for (size_t i = 0; i < valid.size() && i < 4 * kEliteSize && seeds < kEliteSize; ++i) {
+    if (!tried.insert(valid[i]->steps_json).second) continue;
+    try {
+      if (auto c = candidate_from_steps(task_, sketches_, te::steps_from_json(valid[i]->steps_json))) {
+        elite_.push_back({valid[i]->mean_cost(), std::move(*c)});
+        ++seeds;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  sort_elite(elite_);
   return matched;
 }
 
@@ -47,11 +78,33 @@ double SearchPolicy::score_one(const Candidate& c, std::string* steps_json) {
 std::vector<std::vector<te::Step>> SearchPolicy::next_batch(int n) {
   pending_.clear();
   std::uniform_real_distribution<double> unit(0, 1);
-  int num_sketches = static_cast<int>(sketches_.size());
-  auto random_candidate = [&]() {
-    int s = std::uniform_int_distribution<int>(0, num_sketches - 1)(rng_);
-    return sample_candidate(task_, sketches_, s, rng_);
-  };
+  // Random samples come from sketches that tile a reduction three times as often as from the
+  // others (a plain loop nest of a matmul or conv is rarely competitive).
+  std::vector<double> sketch_weights;
+  for (const Sketch& sk : sketches_) {
+    bool tiles = false;
+    for (const StagePlan& p : sk.plans) tiles |= p.rule == StageRule::kTile;
+    sketch_weights.push_back(tiles ? 3.0 : 1.0);
+  }
+  std::discrete_distribution<int> pick_sketch(sketch_weights.begin(), sketch_weights.end());
+  auto random_candidate = [&]() { return sample_candidate(task_, sketches_, pick_sketch(rng_), rng_); };
+  std::vector<std::vector<te::Step>> batch;
+  // The task's default schedule (what an untuned compile runs) goes into the first batch as an
+  // ordinary record, unless the records hold it already: the best record is never worse than it.
+  if (!baseline_offered_ && n > 0) {
+    baseline_offered_ = true;
+    try {
+      std::vector<te::Step> steps = task_.default_schedule().steps();
+      std::string json = te::steps_to_json(te::steps_from_json(te::steps_to_json(steps)));
+      if (!measured_.count(json)) {
+        task_.replay(steps);  // it must replay, as records do
+        baseline_json_ = json;
+        batch.push_back(te::steps_from_json(json));
+      }
+    } catch (const std::exception&) {
+      // No default schedule for this DAG, or one that does not replay: the search alone.
+    }
+  }
   // Initial population: mutations of the best measured candidates and fresh samples.
   std::vector<Candidate> population;
   for (int i = 0; i < options_.population; ++i) {
@@ -71,13 +124,31 @@ std::vector<std::vector<te::Step>> SearchPolicy::next_batch(int n) {
   };
   std::vector<Scored> scored;
   std::set<std::string> seen;
+  // Scores new candidates with one prediction for all of them (the model's per-call overhead is
+  // large next to a program's); candidates that do not apply or lower are dropped.
   auto score_all = [&](const std::vector<Candidate>& cands) {
+    std::vector<Scored> fresh;
+    std::vector<std::vector<std::vector<float>>> programs;
     for (const Candidate& c : cands) {
-      std::string json;
-      double score = score_one(c, &json);
-      if (!std::isfinite(score) || json.empty() || seen.count(json)) continue;
-      seen.insert(json);
-      scored.push_back({score, json, c});
+      try {
+        te::Schedule s = apply_candidate(task_, sketches_, c);
+        std::string json = te::steps_to_json(s.steps());
+        if (json.empty() || !seen.insert(json).second) continue;
+        std::vector<std::vector<float>> features;
+        if (model_) features = extract_features(task_.lower(s, "score"));
+        programs.push_back(std::move(features));
+        fresh.push_back({0, std::move(json), c});
+      } catch (const std::exception&) {
+      }
+    }
+    if (model_ && !fresh.empty()) {
+      std::vector<double> scores = model_->predict(programs);
+      internal_check(scores.size() == fresh.size()) << "cost model returned " << scores.size() << " scores for "
+                                                    << fresh.size() << " programs";
+      for (size_t i = 0; i < fresh.size(); ++i) fresh[i].score = scores[i];
+    }
+    for (Scored& f : fresh) {
+      if (std::isfinite(f.score)) scored.push_back(std::move(f));
     }
     std::stable_sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
   };
@@ -93,9 +164,8 @@ std::vector<std::vector<te::Step>> SearchPolicy::next_batch(int n) {
   }
   // Batch: the best-scored unmeasured candidates, and an epsilon share of random ones.
   int random_share = std::clamp(static_cast<int>(std::round(options_.epsilon * n)), n > 1 ? 1 : 0, n);
-  std::vector<std::vector<te::Step>> batch;
   auto take = [&](const std::string& json, const Candidate& c) {
-    if (measured_.count(json)) return;
+    if (measured_.count(json) || json == baseline_json_) return;
     for (const auto& p : pending_) {
       if (p.first == json) return;
     }
@@ -134,8 +204,7 @@ void SearchPolicy::record_results(const std::vector<std::vector<te::Step>>& batc
       if (!results[i].features.empty()) samples.push_back({task_.workload_key(), results[i].features, cost});
     }
   }
-  std::stable_sort(elite_.begin(), elite_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  if (elite_.size() > 32) elite_.resize(32);
+  sort_elite(elite_);
   if (model_ && !samples.empty()) model_->update(samples);
   history_.push_back(best_cost_);
   pending_.clear();

@@ -1,12 +1,19 @@
-// The builder (threads: replay, lower, JIT-compile) and the isolated runner (one forked child
-// per candidate, watched with a timeout; results come back through a shared-memory slot).
-// The parent never runs generated code: reference outputs are computed in a child as well.
+// The builder and the isolated runner. Candidates are replayed and lowered in threads; each is then
+// compiled in its own forked child (a hanging or crashing LLVM build is killed after the build
+// timeout and costs one candidate), which reports back through a shared-memory slot and waits on a
+// socket for the parent's go before it runs and times its candidate (run timeout). The parent
+// never runs generated code: reference outputs are computed in a child as well.
 #include "tessel/autotune/measure.h"
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <set>
 
 #include <atomic>
 #include <chrono>
@@ -50,14 +57,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 constexpr int kMaxRepeats = 64;
-constexpr int kExitRuntime = 3, kExitWrong = 4;
+constexpr int kExitRuntime = 3, kExitWrong = 4, kExitCompile = 5;
 
-// What a child reports back.
+enum BuildState : int { kBuilding = 0, kBuilt = 1, kBuildFailed = 2 };
+
+// What a child reports back (constructed in shared memory before the fork).
 struct ResultSlot {
-  int num_costs;
-  double costs[kMaxRepeats];
-  char message[512];
+  std::atomic<int> state{kBuilding};  // BuildState, set by the child once its build is over
+  double build_seconds = 0;           // the child's compile time
+  int num_costs = 0;
+  double costs[kMaxRepeats] = {};
+  char message[512] = {};
 };
+static_assert(std::atomic<int>::is_always_lock_free, "the build state is shared between processes");
 
 // Memory shared with children (anonymous, MAP_SHARED), unmapped on destruction.
 struct SharedMemory {
@@ -86,7 +98,7 @@ size_t byte_size(const te::Tensor& t) {
 
 size_t round_up(size_t n) { return (std::max<size_t>(n, 1) + 63) / 64 * 64; }
 
-enum class Fault { kNone, kCrash, kHang, kWrong };
+enum class Fault { kNone, kCrash, kHang, kWrong, kBuildHang };
 
 std::map<int, Fault> parse_faults() {
   std::map<int, Fault> faults;
@@ -102,7 +114,11 @@ std::map<int, Fault> parse_faults() {
     if (colon != std::string::npos) {
       std::string kind = item.substr(0, colon);
       int index = std::atoi(item.c_str() + colon + 1);
-      Fault f = kind == "crash" ? Fault::kCrash : kind == "hang" ? Fault::kHang : kind == "wrong" ? Fault::kWrong : Fault::kNone;
+      Fault f = kind == "crash"       ? Fault::kCrash
+                : kind == "hang"      ? Fault::kHang
+                : kind == "wrong"     ? Fault::kWrong
+                : kind == "buildhang" ? Fault::kBuildHang
+                                      : Fault::kNone;
       if (f != Fault::kNone) faults[index] = f;
     }
     pos = end + 1;
@@ -114,6 +130,42 @@ void copy_message(ResultSlot* slot, const std::string& text) {
   std::strncpy(slot->message, text.c_str(), sizeof(slot->message) - 1);
   slot->message[sizeof(slot->message) - 1] = 0;
 }
+
+// A forked child that builds one candidate, then runs it when the parent says go. Destruction
+// kills and reaps the child if it is still there.
+struct ChildProcess {
+  pid_t pid = -1;
+  int go_fd = -1;  // the parent's end of the go socket; closing it without a go makes the child exit
+  std::set<int>* open_fds = nullptr;  // where go_fd is registered while open
+  std::unique_ptr<SharedMemory> shared;
+  Clock::time_point started;
+  bool built = false;
+
+  ResultSlot* slot() const { return static_cast<ResultSlot*>(shared->data); }
+  void close_go() {
+    if (go_fd < 0) return;
+    if (open_fds) open_fds->erase(go_fd);
+    ::close(go_fd);
+    go_fd = -1;
+  }
+  void finish() {
+    close_go();
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    pid = -1;
+  }
+  ~ChildProcess() {
+    finish();
+    if (shared) slot()->~ResultSlot();
+  }
+};
+
+bool killed_by_sigint(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGINT; }
+
+enum class Progress { kPending, kDone, kInterrupted };
 
 }  // namespace
 
@@ -168,6 +220,9 @@ struct Measurer::Impl {
     }
     reference = std::make_unique<SharedMemory>(total_out);
     faults = parse_faults();
+    // Initialise LLVM's targets once here, so that build children inherit them instead of each
+    // paying for it.
+    codegen::is_target_registered(task.target().triple);
   }
 
   // Child side: sets up arguments, runs, checks, times; never returns.
@@ -253,37 +308,144 @@ struct Measurer::Impl {
     _exit(0);
   }
 
-  // Forks a child for fn and waits for it; fills result.
-  void run(const codegen::JitFunction& fn, Fault fault, bool write_reference, MeasureResult& result) {
-    SharedMemory shared(sizeof(ResultSlot));
-    auto* slot = static_cast<ResultSlot*>(shared.data);
-    slot->num_costs = 0;
-    slot->message[0] = 0;
+  bool cancelled() const { return options.cancelled && options.cancelled(); }
+
+  // Forks a child that compiles `lowered` (its function `name`), reports in its slot and waits for
+  // go; then it runs `child()`. Returns null (and fills result) when fork or socketpair fail.
+  std::unique_ptr<ChildProcess> spawn(const PrimFunc& lowered, const std::string& name, Fault fault,
+                                      bool write_reference, MeasureResult& result) {
+    auto c = std::make_unique<ChildProcess>();
+    c->shared = std::make_unique<SharedMemory>(sizeof(ResultSlot));
+    ResultSlot* slot = new (c->shared->data) ResultSlot();
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      result.error = MeasureError::kRuntime;
+      result.message = "socketpair failed";
+      return nullptr;
+    }
     std::fflush(nullptr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
+      ::close(sv[0]);
+      ::close(sv[1]);
       result.error = MeasureError::kRuntime;
       result.message = "fork failed";
-      return;
+      return nullptr;
     }
-    if (pid == 0) child(fn, slot, fault, write_reference);
+    if (pid == 0) {
+      // A Ctrl-C at the terminal ends the children at once; the parent sees why and discards.
+      signal(SIGINT, SIG_DFL);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(kExitRuntime);
+      ::close(sv[0]);
+      // Siblings' go sockets: a dead parent must leave every waiting child with end-of-file.
+      for (int fd : open_go_fds) ::close(fd);
+      auto start = Clock::now();
+      if (fault == Fault::kBuildHang) {
+        for (;;) pause();
+      }
+      codegen::JitFunction fn;
+      try {
+        codegen::JitModule module = codegen::JitModule::compile({lowered}, task.target());
+        fn = module.get_function(name);
+      } catch (const std::exception& e) {
+        copy_message(slot, e.what());
+        slot->state.store(kBuildFailed);
+        _exit(kExitCompile);
+      } catch (...) {
+        copy_message(slot, "unknown exception during code generation");
+        slot->state.store(kBuildFailed);
+        _exit(kExitCompile);
+      }
+      slot->build_seconds = seconds_since(start);
+      slot->state.store(kBuilt);
+      char go = 0;
+      ssize_t n;
+      do {
+        n = ::read(sv[1], &go, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(0);
+      ::close(sv[1]);
+      child(fn, slot, fault, write_reference);
+    }
+    ::close(sv[1]);
+    c->pid = pid;
+    c->go_fd = sv[0];
+    c->open_fds = &open_go_fds;
+    c->started = Clock::now();
+    open_go_fds.insert(c->go_fd);
+    return c;
+  }
+
+  // One look at a building child: built, failed (result filled, child gone), timed out (killed),
+  // or still building.
+  Progress poll_build(ChildProcess& c, MeasureResult& result) {
+    ResultSlot* slot = c.slot();
+    int state = slot->state.load();
+    if (state == kBuilt) {
+      c.built = true;
+      result.build_seconds += slot->build_seconds;
+      return Progress::kDone;
+    }
+    int status = 0;
+    pid_t w = waitpid(c.pid, &status, WNOHANG);
+    if (w == c.pid) {
+      c.pid = -1;
+      c.close_go();
+      if (killed_by_sigint(status)) return Progress::kInterrupted;
+      result.error = MeasureError::kCompile;
+      if (slot->message[0]) {
+        result.message = slot->message;
+      } else if (WIFSIGNALED(status)) {
+        result.message = std::string("build process killed by signal ") + strsignal(WTERMSIG(status));
+      } else {
+        result.message = "build process exited with status " + std::to_string(WEXITSTATUS(status));
+      }
+      return Progress::kDone;
+    }
+    double elapsed = seconds_since(c.started);
+    if (elapsed > options.build_timeout_seconds) {
+      c.finish();
+      result.error = MeasureError::kBuildTimeout;
+      result.message = "build timed out after " + std::to_string(options.build_timeout_seconds) + " s";
+      result.build_seconds += elapsed;
+      return Progress::kDone;
+    }
+    return Progress::kPending;
+  }
+
+  // Tells a built child to run and waits for it (run timeout); fills result.
+  Progress run_child(ChildProcess& c, MeasureResult& result) {
+    ResultSlot* slot = c.slot();
+    char go = 1;
+    ssize_t sent = send(c.go_fd, &go, 1, MSG_NOSIGNAL);
+    c.close_go();
     auto start = Clock::now();
     int status = 0;
-    bool done = false;
-    while (!done) {
-      pid_t r = waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        done = true;
+    if (sent != 1) {
+      // The child is gone already: collect how it ended.
+      while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      c.pid = -1;
+    }
+    while (c.pid > 0) {
+      pid_t r = waitpid(c.pid, &status, WNOHANG);
+      if (r == c.pid) {
+        c.pid = -1;
+      } else if (cancelled()) {
+        c.finish();
+        return Progress::kInterrupted;
       } else if (seconds_since(start) > options.run_timeout_seconds) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+        c.finish();
         result.error = MeasureError::kRunTimeout;
         result.message = "run timed out after " + std::to_string(options.run_timeout_seconds) + " s";
-        return;
+        return Progress::kDone;
       } else {
         usleep(200);
       }
     }
+    if (killed_by_sigint(status)) return Progress::kInterrupted;
     if (WIFSIGNALED(status)) {
       result.error = MeasureError::kRuntime;
       result.message = std::string("child killed by signal ") + strsignal(WTERMSIG(status));
@@ -292,24 +454,45 @@ struct Measurer::Impl {
       result.message = slot->message;
     } else if (WEXITSTATUS(status) != 0) {
       result.error = MeasureError::kRuntime;
-      result.message = slot->message[0] ? slot->message : "child exited with status " + std::to_string(WEXITSTATUS(status));
+      result.message =
+          slot->message[0] ? slot->message : "child exited with status " + std::to_string(WEXITSTATUS(status));
     } else {
       result.costs.assign(slot->costs, slot->costs + slot->num_costs);
     }
+    return Progress::kDone;
   }
 
-  void ensure_reference() {
-    if (reference_ready || !reference_error.empty() || !options.check_correctness) return;
+  // Builds and runs one function in a child, waiting for each (used for the reference).
+  Progress build_and_run(const PrimFunc& lowered, const std::string& name, bool write_reference,
+                         MeasureResult& result) {
+    std::unique_ptr<ChildProcess> c = spawn(lowered, name, Fault::kNone, write_reference, result);
+    if (!c) return Progress::kDone;
+    for (;;) {
+      if (cancelled()) {
+        c->finish();
+        return Progress::kInterrupted;
+      }
+      Progress p = poll_build(*c, result);
+      if (p == Progress::kInterrupted) return p;
+      if (p == Progress::kDone) break;
+      usleep(500);
+    }
+    if (!c->built) return Progress::kDone;
+    return run_child(*c, result);
+  }
+
+  // False when interrupted (the reference is then tried again with the next batch).
+  bool ensure_reference() {
+    if (reference_ready || !reference_error.empty() || !options.check_correctness) return true;
     try {
       te::Schedule s = task.default_schedule();
       PrimFunc f = task.lower(s, "default_schedule_reference");
-      codegen::JitModule module = codegen::JitModule::compile({f}, task.target());
       MeasureResult r;
-      run(module.get_function("default_schedule_reference"), Fault::kNone, true, r);
+      if (build_and_run(f, "default_schedule_reference", true, r) == Progress::kInterrupted) return false;
       if (r.error != MeasureError::kNone) {
         reference_error = r.message;
-        std::cerr << "[tessel] warning: the default schedule of " << task.name() << " failed to run (" << r.message
-                  << "); candidates are not checked" << std::endl;
+        std::cerr << "[tessel] warning: the default schedule of " << task.name() << " failed to build or run ("
+                  << r.message << "); candidates are not checked" << std::endl;
       } else {
         reference_ready = true;
       }
@@ -318,7 +501,10 @@ struct Measurer::Impl {
       std::cerr << "[tessel] warning: no reference output for the correctness check of " << task.name() << ": "
                 << reference_error << std::endl;
     }
+    return true;
   }
+
+  std::set<int> open_go_fds;  // parent ends of the go sockets of live children
 };
 
 Measurer::Measurer(const SearchTask& task, MeasureOptions options)
@@ -327,53 +513,90 @@ Measurer::~Measurer() = default;
 
 std::vector<MeasureResult> Measurer::measure(const std::vector<std::vector<te::Step>>& batch) {
   Impl& im = *impl_;
-  im.ensure_reference();
+  interrupted_ = false;
   std::vector<MeasureResult> results(batch.size());
-  std::vector<codegen::JitFunction> functions(batch.size());
-  // Build in parallel.
+  auto abandon = [&]() {
+    interrupted_ = true;
+    for (MeasureResult& r : results) {
+      if (r.error == MeasureError::kNone && r.costs.empty()) {
+        r.error = MeasureError::kRuntime;
+        r.message = "measurement interrupted";
+      }
+    }
+    counter_ += static_cast<int>(batch.size());
+    return results;
+  };
+  if (!im.ensure_reference()) return abandon();
+  // Replay and lower in parallel threads (the parent stays single-threaded while it forks).
+  std::vector<PrimFunc> lowered(batch.size());
+  std::vector<std::string> names(batch.size());
   std::atomic<size_t> next{0};
   auto worker = [&]() {
     for (size_t i = next++; i < batch.size(); i = next++) {
       MeasureResult& r = results[i];
+      if (im.cancelled()) {
+        r.error = MeasureError::kRuntime;
+        r.message = "measurement interrupted";
+        continue;
+      }
       auto start = Clock::now();
-      std::string name = "tune_candidate_" + std::to_string(counter_ + static_cast<int>(i));
-      PrimFunc lowered;
+      names[i] = "tune_candidate_" + std::to_string(counter_ + static_cast<int>(i));
       try {
         te::Schedule s = im.task.replay(batch[i]);
-        lowered = im.task.lower(s, name);
-        r.features = extract_features(lowered);
+        lowered[i] = im.task.lower(s, names[i]);
+        r.features = extract_features(lowered[i]);
       } catch (const std::exception& e) {
         r.error = MeasureError::kInstantiation;
         r.message = e.what();
-        continue;
-      }
-      try {
-        codegen::JitModule module = codegen::JitModule::compile({lowered}, im.task.target());
-        functions[i] = module.get_function(name);
-      } catch (const std::exception& e) {
-        r.error = MeasureError::kCompile;
-        r.message = e.what();
-        continue;
       }
       r.build_seconds = seconds_since(start);
-      if (r.build_seconds > im.options.build_timeout_seconds) {
-        r.error = MeasureError::kBuildTimeout;
-        r.message = "build took " + std::to_string(r.build_seconds) + " s";
-        functions[i] = codegen::JitFunction();
-      }
     }
   };
   int threads = std::clamp(im.options.build_threads, 1, static_cast<int>(std::max<size_t>(1, batch.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
+  {
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (std::thread& t : pool) t.join();
+  }
+  if (im.cancelled()) return abandon();
+  // Compile in child processes, `threads` at a time; every build is over before anything runs.
+  auto fault_of = [&](size_t i) {
+    auto f = im.faults.find(counter_ + static_cast<int>(i));
+    return f == im.faults.end() ? Fault::kNone : f->second;
+  };
+  std::vector<std::unique_ptr<ChildProcess>> children(batch.size());
+  std::vector<size_t> building;
+  size_t next_build = 0;
+  for (;;) {
+    while (next_build < batch.size() && static_cast<int>(building.size()) < threads) {
+      size_t i = next_build++;
+      if (results[i].error != MeasureError::kNone) continue;
+      children[i] = im.spawn(lowered[i], names[i], fault_of(i), false, results[i]);
+      if (children[i]) building.push_back(i);
+    }
+    if (building.empty()) break;
+    if (im.cancelled()) return abandon();
+    bool changed = false;
+    for (size_t b = 0; b < building.size();) {
+      size_t i = building[b];
+      Progress p = im.poll_build(*children[i], results[i]);
+      if (p == Progress::kInterrupted) return abandon();
+      if (p == Progress::kDone) {
+        building.erase(building.begin() + static_cast<std::ptrdiff_t>(b));
+        changed = true;
+      } else {
+        ++b;
+      }
+    }
+    if (!changed) usleep(500);
+  }
   // Run one child at a time (measurements must not overlap).
   for (size_t i = 0; i < batch.size(); ++i) {
-    int index = counter_ + static_cast<int>(i);
-    if (results[i].error != MeasureError::kNone) continue;
-    auto fault = im.faults.find(index);
-    im.run(functions[i], fault == im.faults.end() ? Fault::kNone : fault->second, false, results[i]);
+    if (!children[i] || !children[i]->built || results[i].error != MeasureError::kNone) continue;
+    if (im.cancelled()) return abandon();
+    if (im.run_child(*children[i], results[i]) == Progress::kInterrupted) return abandon();
+    children[i].reset();
   }
   counter_ += static_cast<int>(batch.size());
   return results;

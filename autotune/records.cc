@@ -1,5 +1,6 @@
 // JSON-lines tuning records: serialisation, append with fsync, tolerant loading, best-record
-// queries and the schedule provider the graph compiler uses.
+// queries and the schedule provider the graph compiler uses. Paths that are not JSON lines
+// (is_jsonl_path) go to the SQLite database (database.h) instead.
 #include "tessel/autotune/records.h"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "tessel/autotune/database.h"
 #include "tessel/ir/error.h"
 
 namespace tessel::autotune {
@@ -63,6 +65,11 @@ std::optional<TuningRecord> record_from_json(const std::string& line) {
 
 LoadedRecords load_records(const std::string& path) {
   LoadedRecords loaded;
+  if (!is_jsonl_path(path)) {
+    // Read-only: a missing database loads as empty and is not created.
+    loaded.records = Database(path, /*read_only=*/true).records();
+    return loaded;
+  }
   std::ifstream in(path);
   if (!in) return loaded;
   std::string line;
@@ -79,6 +86,10 @@ LoadedRecords load_records(const std::string& path) {
 
 void append_records(const std::string& path, const std::vector<TuningRecord>& records) {
   if (records.empty()) return;
+  if (!is_jsonl_path(path)) {
+    Database(path).add_records(records);
+    return;
+  }
   std::string text;
   for (const TuningRecord& r : records) text += record_to_json(r) + "\n";
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -108,6 +119,14 @@ std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records
 }
 
 RecordScheduleProvider::RecordScheduleProvider(const std::string& path) {
+  if (!is_jsonl_path(path)) {
+    // The database answers "best per (workload, target)" itself; a missing one is not created.
+    for (TuningRecord& r : Database(path, /*read_only=*/true).best_records()) {
+      auto key = std::make_pair(r.workload_key, r.target);
+      best_.emplace(std::move(key), std::move(r));
+    }
+    return;
+  }
   LoadedRecords loaded = load_records(path);
   corrupt_lines_ = loaded.corrupt_lines;
   if (corrupt_lines_ > 0) {

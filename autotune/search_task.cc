@@ -13,17 +13,29 @@ namespace tessel::autotune {
 
 namespace {
 
-// Arithmetic nodes of one element's computation.
+// Arithmetic of one element's value: binary operations and intrinsic calls of the stage's own
+// element type (float for float DAGs). Index arithmetic (inside tensor reads), Select conditions
+// and comparisons (bool) are addressing and control, not floating-point work, and are skipped:
+// `padded[n, c, y*s + kh, x*s + kw] * w[...]` counts one multiply, not the index adds.
 struct ArithmeticCounter : IRVisitor {
+  explicit ArithmeticCounter(DataType element) : element_(element.element_of()) {}
   double count = 0;
   void visit_Binary(const BinaryNode* op) override {
-    count += 1;
+    if (op->dtype.element_of() == element_) count += 1;
     IRVisitor::visit_Binary(op);
   }
   void visit_Call(const CallNode* op) override {
-    count += 1;
+    if (op->dtype.element_of() == element_) count += 1;
     IRVisitor::visit_Call(op);
   }
+  void visit_Load(const LoadNode*) override {}
+  void visit_Select(const SelectNode* op) override {
+    visit(op->true_value);
+    visit(op->false_value);
+  }
+
+ private:
+  DataType element_;
 };
 
 double extent_product(const std::vector<Expr>& extents) {
@@ -41,7 +53,7 @@ double count_flops(const std::vector<te::Tensor>& outputs) {
     const te::Operation& op = t.op();
     if (op->kind != te::OpKind::kCompute) continue;
     double points = extent_product(op->shape);
-    ArithmeticCounter counter;
+    ArithmeticCounter counter(t.dtype());
     if (op->has_reduction) {
       counter.visit(op->reduction.source);
       std::vector<Expr> extents;

@@ -40,6 +40,19 @@ bool has_data_reuse(const te::Operation& op) {
   return false;
 }
 
+// Whether an elementwise stage's value is conditional (padding: a Select on the indices).
+bool has_select(const te::Operation& op) {
+  struct SelectFinder : IRVisitor {
+    bool found = false;
+    void visit_Select(const SelectNode* select) override {
+      found = true;
+      IRVisitor::visit_Select(select);
+    }
+  } finder;
+  if (op->kind == te::OpKind::kCompute && !op->has_reduction) finder.visit(op->body);
+  return finder.found;
+}
+
 bool constant_shape(const te::Operation& op) {
   for (const IterVar& iv : op->root_iter_vars()) {
     if (constant_extent(iv) < 0) return false;
@@ -68,6 +81,7 @@ StageFacts analyze_stages(const SearchTask& task) {
     st.output = node.is_output;
     st.reuse = has_data_reuse(node.op);
     st.constant = constant_shape(node.op);
+    st.conditional = !node.is_placeholder && has_select(node.op);
     st.spatial_size = 1;
     for (const IterVar& iv : node.op->axis) st.spatial_size *= std::max<int64_t>(1, constant_extent(iv));
     st.reduce_size = 1;
@@ -125,7 +139,18 @@ std::vector<Sketch> generate_sketches(const SearchTask& task) {
     const auto& f = facts.stages[i];
     if (!f.compute) continue;
     if (!f.reduction && !f.output) {
-      options[i] = {{i, StageRule::kInline, -1}};
+      // A padding stage read by a tiled reduction is either inlined (a select per read inside
+      // the reduction) or computed once at the root, as the default schedules do.
+      bool feeds_tile = false;
+      for (int c : facts.consumers[i]) {
+        const auto& g = facts.stages[c];
+        feeds_tile |= g.reduction && g.reuse && g.constant;
+      }
+      if (f.conditional && f.constant && feeds_tile) {
+        options[i] = {{i, StageRule::kInline, -1}, {i, StageRule::kSimple, -1}};
+      } else {
+        options[i] = {{i, StageRule::kInline, -1}};
+      }
     } else if (f.reduction && f.reuse && f.constant) {
       int consumer = f.output ? -1 : fusable_consumer(task, facts, i);
       if (f.output || consumer >= 0) {
@@ -311,6 +336,166 @@ te::Schedule apply_candidate(const SearchTask& task, const std::vector<Sketch>& 
     }
   }
   return s;
+}
+
+}  // namespace tessel::autotune
+
+// ---- reading a candidate back from its steps ---------------------------------------------------
+
+namespace tessel::autotune {
+
+namespace {
+
+// Walks a step list in the order apply_candidate writes it, replaying each step it consumes (so
+// that stage indices stay right when cache_write or rfactor add stages).
+class StepReader {
+ public:
+  StepReader(const SearchTask& task, const std::vector<te::Step>& steps)
+      : steps_(steps), schedule_(task.fresh_schedule()) {
+    for (int i = 0; i < schedule_.num_stages(); ++i) tensors_.push_back(schedule_.stage_node(i).output);
+  }
+  // Current index of a stage of the fresh schedule.
+  int index_of(int fresh_stage) const { return schedule_.stage_index_of(tensors_.at(fresh_stage)); }
+  int index_of(const te::Tensor& tensor) const { return schedule_.stage_index_of(tensor); }
+  // The next step if it is `kind` on `stage` (consumed and replayed), else null.
+  const te::Step* take(const char* kind, int stage, te::Tensor* created = nullptr) {
+    if (pos_ >= steps_.size() || steps_[pos_].kind != kind || steps_[pos_].stage != stage) return nullptr;
+    te::Tensor t = schedule_.apply(steps_[pos_]);
+    if (created) *created = t;
+    return &steps_[pos_++];
+  }
+  bool done() const { return pos_ == steps_.size(); }
+
+ private:
+  const std::vector<te::Step>& steps_;
+  te::Schedule schedule_;
+  std::vector<te::Tensor> tensors_;
+  size_t pos_ = 0;
+};
+
+int64_t first_int(const te::Step* step) { return step && step->ints.size() == 1 ? step->ints[0] : -1; }
+
+// fuse_prefix + parallel on `stage`: the number of fused loops, 0 when there is no parallel loop,
+// -1 when the steps are not of that form.
+int read_parallel(StepReader& r, int stage) {
+  int fused = 0;
+  while (r.take("fuse", stage)) ++fused;
+  if (r.take("parallel", stage)) return fused + 1;
+  return fused == 0 ? 0 : -1;
+}
+
+bool read_tile(StepReader& r, const te::StageNode& fresh, const StagePlan& plan, StageAnnotation& a) {
+  size_t nd = fresh.op->axis.size(), nr = fresh.op->reduction.axes.size();
+  int outer = -1;
+  te::Tensor cache;
+  if (plan.consumer >= 0) {
+    outer = r.index_of(plan.consumer);
+  } else {
+    if (!r.take("cache_write", r.index_of(plan.stage), &cache)) return false;
+    outer = r.index_of(plan.stage);
+  }
+  std::vector<int64_t> all(nd), inner_two(nd);
+  for (size_t d = 0; d < nd; ++d) {
+    all[d] = first_int(r.take("split", outer));
+    inner_two[d] = first_int(r.take("split", outer));
+    if (all[d] <= 0 || inner_two[d] <= 0 || all[d] % inner_two[d] != 0) return false;
+  }
+  if (!r.take("reorder", outer)) return false;
+  int depth = read_parallel(r, outer);
+  if (depth < 0) return false;
+  a.parallel_depth = depth;
+  a.vectorize = r.take("vectorize", outer) != nullptr;
+  int inner = plan.consumer >= 0 ? r.index_of(plan.stage) : r.index_of(cache);
+  a.spatial.assign(nd, {1, 1, 1});
+  for (size_t d = 0; d < nd; ++d) {
+    int64_t s3 = first_int(r.take("split", inner));
+    if (s3 <= 0 || inner_two[d] % s3 != 0) return false;
+    a.spatial[d] = {all[d] / inner_two[d], inner_two[d] / s3, s3};
+  }
+  a.reduce.assign(nr, 1);
+  for (size_t k = 0; k < nr; ++k) {
+    a.reduce[k] = first_int(r.take("split", inner));
+    if (a.reduce[k] <= 0) return false;
+  }
+  if (!r.take("reorder", inner)) return false;
+  const te::Step* at = r.take("compute_at", inner);
+  if (!at || at->axes.size() != 1) return false;
+  // Leaves of the outer stage: the fused parallel loop (if any), the rest of S0, then S1, S2.
+  int level0 = (depth > 0 ? static_cast<int>(nd) - depth + 1 : static_cast<int>(nd)) - 1;
+  a.compute_at_level = at->axes[0] == level0 ? 0 : 1;
+  if (a.vectorize != (r.take("vectorize", inner) != nullptr)) return false;
+  a.unroll = std::max<int64_t>(0, first_int(r.take("pragma", inner)));
+  return true;
+}
+
+bool read_simple(StepReader& r, const te::StageNode& fresh, const StagePlan& plan, StageAnnotation& a) {
+  int stage = r.index_of(plan.stage);
+  if (!fresh.op->axis.empty()) {
+    if (const te::Step* split = r.take("split", stage)) {
+      a.vector_factor = first_int(split);
+      r.take("reorder", stage);
+      if (!r.take("vectorize", stage)) return false;
+    }
+    a.parallel_depth = read_parallel(r, stage);
+    if (a.parallel_depth < 0) return false;
+  }
+  a.unroll = std::max<int64_t>(0, first_int(r.take("pragma", stage)));
+  return true;
+}
+
+bool read_rfactor(StepReader& r, const StagePlan& plan, StageAnnotation& a) {
+  int stage = r.index_of(plan.stage);
+  a.rfactor_parts = first_int(r.take("split_nparts", stage));
+  te::Tensor rf;
+  if (a.rfactor_parts <= 0 || !r.take("rfactor", stage, &rf)) return false;
+  int rf_stage = r.index_of(rf);
+  if (!r.take("parallel", rf_stage)) return false;
+  a.unroll = std::max<int64_t>(0, first_int(r.take("pragma", rf_stage)));
+  a.parallel_depth = read_parallel(r, r.index_of(plan.stage));
+  return a.parallel_depth >= 0;
+}
+
+std::optional<Candidate> read_candidate(const SearchTask& task, const std::vector<Sketch>& sketches, int sketch,
+                                        const std::vector<te::Step>& steps) {
+  const Sketch& sk = sketches[sketch];
+  te::Schedule fresh = task.fresh_schedule();
+  StepReader r(task, steps);
+  Candidate c;
+  c.sketch = sketch;
+  c.stages.assign(sk.plans.size(), StageAnnotation{});
+  for (const StagePlan& p : sk.plans) {
+    if (p.rule == StageRule::kInline && !r.take("compute_inline", r.index_of(p.stage))) return std::nullopt;
+  }
+  for (size_t i = 0; i < sk.plans.size(); ++i) {
+    const StagePlan& p = sk.plans[i];
+    const te::StageNode& node = fresh.stage_node(p.stage);
+    bool ok = true;
+    switch (p.rule) {
+      case StageRule::kTile: ok = read_tile(r, node, p, c.stages[i]); break;
+      case StageRule::kSimple: ok = read_simple(r, node, p, c.stages[i]); break;
+      case StageRule::kRfactor: ok = read_rfactor(r, p, c.stages[i]); break;
+      case StageRule::kInline:
+      case StageRule::kFusedInto: break;
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (!r.done()) return std::nullopt;
+  return c;
+}
+
+}  // namespace
+
+std::optional<Candidate> candidate_from_steps(const SearchTask& task, const std::vector<Sketch>& sketches,
+                                              const std::vector<te::Step>& steps) {
+  for (int s = 0; s < static_cast<int>(sketches.size()); ++s) {
+    try {
+      std::optional<Candidate> c = read_candidate(task, sketches, s, steps);
+      if (c && apply_candidate(task, sketches, *c).steps() == steps) return c;
+    } catch (const std::exception&) {
+      // Steps that do not replay, or a reading that does not apply: not this sketch.
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace tessel::autotune

@@ -12,6 +12,7 @@ using te::IterVar;
 struct StageFacts {
   struct Stage {
     bool compute = false, reduction = false, output = false, reuse = false, constant = false;
+    bool conditional = false;  // elementwise with a Select in its value (padding)
     int64_t spatial_size = 1, reduce_size = 1;
   };
   std::vector<Stage> stages;              // indexed like the fresh schedule's stages

@@ -1,25 +1,45 @@
 // The task scheduler: shares the trial budget among tasks. A round-robin warm-up gives each task
 // one batch; afterwards each round goes to the task whose next batch is expected to reduce
 // sum(weight * latency) the most (its recent improvement rate, with an optimistic floor so that
-// no task starves). Every measured batch is appended to the records file.
+// no task starves). Every measured batch is appended to the records; Ctrl-C, a time budget or
+// should_stop end tuning between (or, for Ctrl-C, during) batches. Progress: a bar on a terminal,
+// plain lines elsewhere, and a summary table.
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
 #include <sstream>
 
+#include "tessel/autotune/database.h"
 #include "tessel/autotune/search.h"
 #include "tessel/ir/error.h"
+#include "tessel/te/workload_key.h"
 
 namespace tessel::autotune {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 std::string format_seconds(double s) {
   if (!std::isfinite(s)) return "-";
   std::ostringstream os;
   os << std::fixed << std::setprecision(s < 1e-3 ? 2 : 3) << (s < 1e-3 ? s * 1e6 : s * 1e3) << (s < 1e-3 ? " us" : " ms");
+  return os.str();
+}
+
+std::string format_elapsed(double seconds) {
+  int total = static_cast<int>(seconds);
+  std::ostringstream os;
+  os << total / 60 << ":" << std::setw(2) << std::setfill('0') << total % 60;
   return os.str();
 }
 
@@ -29,17 +49,83 @@ std::unique_ptr<CostModel> make_model(const std::string& name, unsigned seed) {
   return make_xgboost_cost_model(seed);
 }
 
+// ---- Ctrl-C ------------------------------------------------------------------------------------
+
+// The flag of the tune() in progress; the handler only stores to lock-free atomics.
+std::atomic<std::atomic<bool>*> sigint_flag{nullptr};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::atomic<bool>*>::is_always_lock_free,
+              "the SIGINT handler needs lock-free atomics");
+
+extern "C" void on_sigint(int) {
+  if (std::atomic<bool>* flag = sigint_flag.load()) flag->store(true);
+}
+
+// Catches SIGINT for its lifetime and then restores the previous disposition (and flag, should
+// tunes nest).
+class SigintScope {
+ public:
+  explicit SigintScope(std::atomic<bool>* flag) : previous_flag_(sigint_flag.exchange(flag)) {
+    struct sigaction action = {};
+    action.sa_handler = on_sigint;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    installed_ = sigaction(SIGINT, &action, &previous_) == 0;
+  }
+  ~SigintScope() {
+    if (installed_) sigaction(SIGINT, &previous_, nullptr);
+    sigint_flag.store(previous_flag_);
+  }
+  SigintScope(const SigintScope&) = delete;
+  SigintScope& operator=(const SigintScope&) = delete;
+
+ private:
+  std::atomic<bool>* previous_flag_;
+  struct sigaction previous_ = {};
+  bool installed_ = false;
+};
+
+// ---- cost-model snapshots ----------------------------------------------------------------------
+
+// A temporary file path, removed on destruction (CostModel persistence works on files).
+class TempFile {
+ public:
+  TempFile() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "tessel_cost_model_XXXXXX").string();
+    int fd = mkstemp(pattern.data());
+    user_check(fd >= 0) << "cannot create a temporary file for the cost model";
+    ::close(fd);
+    path_ = pattern;
+  }
+  ~TempFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+    std::filesystem::remove(path_ + ".tmp", ignored);
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace
 
 TaskScheduler::TaskScheduler(std::vector<SearchTask> tasks, TuneOptions options)
     : tasks_(std::move(tasks)), options_(std::move(options)), rng_(options_.seed * 7919ull + 17) {
   user_check(!tasks_.empty()) << "tune: no tasks";
   user_check(options_.batch_size >= 1) << "tune: batch_size must be at least 1";
+  user_check(options_.time_budget_seconds >= 0) << "tune: time_budget_seconds must not be negative";
   model_ = make_model(options_.cost_model, options_.seed);
+  // Measurement stops as soon as Ctrl-C arrives (or the caller's own cancel says so).
+  MeasureOptions measure = options_.measure;
+  measure.cancelled = [this, user = options_.measure.cancelled]() {
+    return interrupted_.load() || (user && user());
+  };
   for (size_t i = 0; i < tasks_.size(); ++i) {
     policies_.push_back(std::make_unique<SearchPolicy>(tasks_[i], model_.get(), options_,
                                                        options_.seed * 1000003u + static_cast<unsigned>(i)));
-    measurers_.push_back(std::make_unique<Measurer>(tasks_[i], options_.measure));
+    measurers_.push_back(std::make_unique<Measurer>(tasks_[i], measure));
   }
 }
 
@@ -69,12 +155,129 @@ int TaskScheduler::pick_task(int round) {
   return best;
 }
 
+// The snapshot of the database's newest model of this kind for the first task's target, if any.
+// Snapshots only help: every failure is a warning.
+void TaskScheduler::load_cost_model() {
+  if (options_.records_path.empty() || is_jsonl_path(options_.records_path)) return;
+  try {
+    Database db(options_.records_path, /*read_only=*/true);  // a missing database has no snapshot
+    std::optional<std::string> blob = db.latest_cost_model(tasks_[0].target().to_string(), model_->name());
+    if (!blob) return;
+    TempFile file;
+    {
+      std::ofstream out(file.path(), std::ios::binary | std::ios::trunc);
+      out.write(blob->data(), static_cast<std::streamsize>(blob->size()));
+      user_check(static_cast<bool>(out)) << "cannot write '" << file.path() << "'";
+    }
+    model_->load(file.path());
+  } catch (const std::exception& e) {
+    std::cerr << "[tessel] warning: the stored cost model was not loaded (" << e.what() << "); starting afresh"
+              << std::endl;
+  }
+}
+
+void TaskScheduler::save_cost_model() {
+  if (options_.records_path.empty() || is_jsonl_path(options_.records_path)) return;
+  try {
+    TempFile file;
+    model_->save(file.path());
+    std::ifstream in(file.path(), std::ios::binary);
+    std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    user_check(static_cast<bool>(in) || in.eof()) << "cannot read '" << file.path() << "'";
+    Database db(options_.records_path);
+    db.put_cost_model(tasks_[0].target().to_string(), model_->name(), blob);
+  } catch (const std::exception& e) {
+    std::cerr << "[tessel] warning: the cost model was not saved (" << e.what() << ")" << std::endl;
+  }
+}
+
+void TaskScheduler::print_progress(int round, int task, int total_trials, int batch, int errors, double elapsed) {
+  const SearchPolicy& policy = *policies_[task];
+  double model_latency = 0;
+  int tuned = 0;
+  for (size_t t = 0; t < policies_.size(); ++t) {
+    if (!std::isfinite(policies_[t]->best_cost())) continue;
+    model_latency += tasks_[t].weight() * policies_[t]->best_cost();
+    ++tuned;
+  }
+  int num_tasks = static_cast<int>(policies_.size());
+  std::ostringstream os;
+  if (progress_on_terminal_) {
+    constexpr int kBar = 24;
+    int filled = options_.trials > 0 ? std::min(kBar, kBar * total_trials / options_.trials) : kBar;
+    os << "\r[" << std::string(filled, '#') << std::string(kBar - filled, '.') << "] " << total_trials << "/"
+       << options_.trials << " trials  " << format_elapsed(elapsed) << "  task " << task << " " << tasks_[task].name()
+       << ": " << format_seconds(policy.best_cost()) << "  model " << (tuned ? format_seconds(model_latency) : "-")
+       << "  " << tuned << "/" << num_tasks << " tasks tuned";
+    std::string line = os.str();
+    size_t width = line.size();
+    if (width < progress_width_) line += std::string(progress_width_ - width, ' ');  // erase the longer old line
+    progress_width_ = width;
+    std::cout << line << std::flush;
+    return;
+  }
+  os << "[tessel tune] round " << round + 1 << " | trials " << total_trials << "/" << options_.trials << " | "
+     << format_elapsed(elapsed) << " | task " << task << " (" << tasks_[task].name() << ") +" << batch << " ("
+     << errors << " failed), best " << format_seconds(policy.best_cost());
+  if (tasks_[task].flop_count() > 0 && std::isfinite(policy.best_cost())) {
+    os << " = " << std::fixed << std::setprecision(1) << tasks_[task].flop_count() / policy.best_cost() * 1e-9
+       << " GFLOP/s";
+  }
+  if (num_tasks > 1) {
+    os << " | estimated model " << (tuned ? format_seconds(model_latency) : "-") << " (" << tuned << "/" << num_tasks
+       << " tasks tuned)";
+  }
+  std::cout << os.str() << std::endl;
+}
+
+void TaskScheduler::print_summary() const {
+  size_t name_width = 4;
+  for (const SearchTask& t : tasks_) name_width = std::max(name_width, std::min<size_t>(t.name().size(), 48));
+  std::ostringstream os;
+  os << std::left << std::setw(4) << "#" << std::setw(static_cast<int>(name_width) + 2) << "task" << std::right
+     << std::setw(7) << "weight" << std::setw(8) << "trials" << std::setw(13) << "best" << std::setw(11) << "GFLOP/s"
+     << "\n";
+  double model_latency = 0;
+  int tuned = 0;
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    const SearchTask& t = tasks_[i];
+    double best = policies_[i]->best_cost();
+    std::string gflops = "-";
+    if (std::isfinite(best)) {
+      model_latency += t.weight() * best;
+      ++tuned;
+      if (t.flop_count() > 0) {
+        std::ostringstream g;
+        g << std::fixed << std::setprecision(1) << t.flop_count() / best * 1e-9;
+        gflops = g.str();
+      }
+    }
+    os << std::left << std::setw(4) << i << std::setw(static_cast<int>(name_width) + 2)
+       << t.name().substr(0, name_width) << std::right << std::setw(7) << t.weight() << std::setw(8)
+       << policies_[i]->trials() << std::setw(13) << format_seconds(best) << std::setw(11) << gflops << "\n";
+  }
+  os << "estimated model latency (sum of weight x best): " << (tuned ? format_seconds(model_latency) : "-") << ", "
+     << tuned << "/" << tasks_.size() << " tasks tuned";
+  std::cout << os.str() << std::endl;
+}
+
 std::vector<double> TaskScheduler::tune() {
+  auto start = Clock::now();
+  interrupted_ = false;
+  SigintScope sigint(&interrupted_);
+  progress_on_terminal_ = options_.verbose && isatty(STDOUT_FILENO);
+  progress_width_ = 0;
   int total_trials = 0;
+  if (!options_.records_path.empty() && !is_jsonl_path(options_.records_path)) {
+    // The database keeps each workload's DAG text next to its records (its canonical workload text).
+    Database db(options_.records_path);
+    for (const SearchTask& t : tasks_) db.add_workload(t.workload_key(), t.name(), te::workload_text(t.outputs()));
+  }
   if (!options_.records_path.empty()) {
+    load_cost_model();
     LoadedRecords stored = load_records(options_.records_path);
     if (stored.corrupt_lines > 0) {
-      std::cerr << "[tessel] warning: skipped " << stored.corrupt_lines << " corrupt line(s) in '"
+      std::cerr << "[tessel] warning: skipped " << stored.corrupt_lines << " corrupt record(s) in '"
                 << options_.records_path << "'" << std::endl;
     }
     std::vector<TrainingSample> samples;
@@ -96,7 +299,11 @@ std::vector<double> TaskScheduler::tune() {
   }
   int round = 0;
   int stalled = 0;
+  auto elapsed = [&]() { return std::chrono::duration<double>(Clock::now() - start).count(); };
   while (total_trials < options_.trials && stalled < static_cast<int>(policies_.size()) * 2) {
+    if (interrupted_) break;
+    if (options_.time_budget_seconds > 0 && elapsed() >= options_.time_budget_seconds) break;
+    if (options_.should_stop && options_.should_stop()) break;
     int i = pick_task(round);
     SearchPolicy& policy = *policies_[i];
     int n = std::min(options_.batch_size, options_.trials - total_trials);
@@ -108,6 +315,11 @@ std::vector<double> TaskScheduler::tune() {
     }
     stalled = 0;
     auto results = measurers_[i]->measure(batch);
+    // An interrupted batch's failures may be the signal's doing: none of it is recorded.
+    if (measurers_[i]->interrupted() || interrupted_) {
+      interrupted_ = true;
+      break;
+    }
     policy.record_results(batch, results);
     total_trials += static_cast<int>(batch.size());
     if (!options_.records_path.empty()) {
@@ -130,21 +342,17 @@ std::vector<double> TaskScheduler::tune() {
     if (options_.verbose) {
       int errors = 0;
       for (const MeasureResult& r : results) errors += r.error != MeasureError::kNone;
-      double total = 0;
-      for (size_t t = 0; t < policies_.size(); ++t) total += tasks_[t].weight() * policies_[t]->best_cost();
-      std::ostringstream os;
-      os << "[tessel tune] round " << round + 1 << " | trials " << total_trials << "/" << options_.trials << " | task "
-         << i << " (" << tasks_[i].name() << ") +" << batch.size() << " (" << errors << " failed), best "
-         << format_seconds(policy.best_cost());
-      if (tasks_[i].flop_count() > 0 && std::isfinite(policy.best_cost())) {
-        os << " = " << std::fixed << std::setprecision(1) << tasks_[i].flop_count() / policy.best_cost() * 1e-9
-           << " GFLOP/s";
-      }
-      if (policies_.size() > 1) os << " | estimated total " << format_seconds(total);
-      std::cout << os.str() << std::endl;
+      print_progress(round, i, total_trials, static_cast<int>(batch.size()), errors, elapsed());
     }
     ++round;
   }
+  if (progress_width_ > 0) std::cout << std::endl;  // leave the bar's line
+  if (interrupted_ && options_.verbose) {
+    std::cerr << "[tessel tune] interrupted: the batch in flight was dropped; " << total_trials << " trial(s) "
+              << (options_.records_path.empty() ? "done" : "stored in '" + options_.records_path + "'") << std::endl;
+  }
+  save_cost_model();
+  if (options_.verbose) print_summary();
   std::vector<double> best;
   for (const auto& p : policies_) best.push_back(p->best_cost());
   return best;

@@ -1,6 +1,7 @@
 // Python bindings of the auto-scheduler (`_tessel.autotune`): search tasks, task extraction from
-// graphs, tuning into a JSON-lines records file, applying the best record and compiling a graph
-// with tuned schedules. Thin: python/tessel/autotune.py holds the user API.
+// graphs, tuning into a records file or tuning database (Ctrl-C raises KeyboardInterrupt after the
+// records so far are safe), applying the best record and compiling a graph with tuned schedules.
+// Thin: python/tessel/autotune.py holds the user API.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -48,10 +49,12 @@ void bind_autotune(py::module_& m) {
            return extract_tasks(graph, codegen::Target::parse(target));
          },
          py::arg("graph"), py::arg("target") = "llvm");
+  // Tuning runs without the GIL. Ctrl-C during it stops tuning (records stored so far are kept)
+  // and then raises KeyboardInterrupt here.
   at.def("tune",
          [](const std::vector<SearchTask>& tasks, int trials, const std::string& records, unsigned seed,
             const std::string& cost_model, int batch_size, bool verbose, int repeat, double min_repeat_seconds,
-            double run_timeout_seconds, bool check_correctness) {
+            double run_timeout_seconds, bool check_correctness, double time_budget_seconds) {
            TuneOptions options;
            options.trials = trials;
            options.records_path = records;
@@ -59,16 +62,36 @@ void bind_autotune(py::module_& m) {
            options.cost_model = cost_model;
            options.batch_size = batch_size;
            options.verbose = verbose;
+           options.time_budget_seconds = time_budget_seconds;
            options.measure.repeat = repeat;
            options.measure.min_repeat_seconds = min_repeat_seconds;
            options.measure.run_timeout_seconds = run_timeout_seconds;
            options.measure.check_correctness = check_correctness;
-           py::gil_scoped_release release;
-           return TaskScheduler(tasks, options).tune();
+           if (verbose) {
+             // Python's buffered output first, so that it comes before the progress.
+             try {
+               py::module_::import("sys").attr("stdout").attr("flush")();
+             } catch (const py::error_already_set&) {
+             }
+           }
+           std::vector<double> best;
+           bool interrupted = false;
+           {
+             py::gil_scoped_release release;
+             TaskScheduler scheduler(tasks, options);
+             best = scheduler.tune();
+             interrupted = scheduler.interrupted();
+           }
+           if (interrupted) {
+             PyErr_SetNone(PyExc_KeyboardInterrupt);
+             throw py::error_already_set();
+           }
+           return best;
          },
-         py::arg("tasks"), py::arg("trials"), py::arg("records"), py::arg("seed") = 0, py::arg("cost_model") = "xgboost",
-         py::arg("batch_size") = 16, py::arg("verbose") = true, py::arg("repeat") = 3,
-         py::arg("min_repeat_seconds") = 0.02, py::arg("run_timeout_seconds") = 10.0, py::arg("check_correctness") = true);
+         py::arg("tasks"), py::arg("trials"), py::arg("records"), py::arg("seed") = 0,
+         py::arg("cost_model") = "xgboost", py::arg("batch_size") = 16, py::arg("verbose") = true,
+         py::arg("repeat") = 3, py::arg("min_repeat_seconds") = 0.02, py::arg("run_timeout_seconds") = 10.0,
+         py::arg("check_correctness") = true, py::arg("time_budget_seconds") = 0.0);
   at.def("compile_with_records",
          [](const relay::Graph& graph, const std::string& records, const std::string& target, const std::string& name,
             bool print_summary) {

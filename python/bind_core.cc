@@ -65,6 +65,7 @@ PYBIND11_MODULE(_tessel, m) {
 #endif
 #if TESSEL_HAVE_AUTOTUNE
   bind_autotune(m);
+  bind_database(m);
 #endif
 #if TESSEL_HAVE_CUDA
   bind_cuda(m);

@@ -14,5 +14,8 @@ void bind_export(pybind11::module_& m);
 void bind_relay(pybind11::module_& m);
 // The auto-scheduler (bind_autotune.cc: the `_tessel.autotune` submodule), when TESSEL_HAVE_AUTOTUNE is set.
 void bind_autotune(pybind11::module_& m);
+// The tuning-record database (bind_database.cc: `_tessel.autotune.Database`), when
+// TESSEL_HAVE_AUTOTUNE is set; called after bind_autotune, whose submodule it extends.
+void bind_database(pybind11::module_& m);
 // The CUDA code generator (bind_cuda.cc: the `_tessel.cuda` submodule), when TESSEL_HAVE_CUDA is set.
 void bind_cuda(pybind11::module_& m);

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "tessel/codegen/export_cuda.h"
 #include "tessel/ir/error.h"
 #include "tessel/relay_like/op.h"
 #include "tessel/runtime/parallel.h"
@@ -30,7 +31,13 @@ std::string CompiledModule::summary() const {
   return os.str();
 }
 
-void CompiledModule::export_library(const std::string& path) const { codegen::export_library(plan, target, path); }
+void CompiledModule::export_library(const std::string& path) const {
+  if (cuda) {
+    codegen::export_cuda_library(plan, *cuda, path);
+  } else {
+    codegen::export_library(plan, target, path);
+  }
+}
 
 GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const FusionPlan& fusion) {
   std::map<Value, te::Tensor> tensors;
@@ -44,7 +51,9 @@ GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const Fusi
       if (it == tensors.end()) {
         internal_check(fusion.group_of[static_cast<size_t>(input.node)] != group_index)
             << "node %" << input.node << " used before it was lowered";
-        te::Tensor p = placeholder_of(graph.type_of(input), "p" + std::to_string(placeholder_value.size()));
+        std::string name = "p";  // appended, not "p" + ..., which trips GCC 12's -Wrestrict
+        name += std::to_string(placeholder_value.size());
+        te::Tensor p = placeholder_of(graph.type_of(input), name);
         placeholder_value[p.get()] = input;
         it = tensors.emplace(input, p).first;
       }
@@ -71,6 +80,32 @@ GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const Fusi
 
 namespace {
 
+bool is_cuda_target(const std::string& text) {
+  std::istringstream in(text);
+  std::string kind;
+  in >> kind;
+  return kind == "cuda";
+}
+
+// The graph pipeline for a GPU: the default one without the CPU layout alteration (NCHW{c}c
+// blocking and weight packing serve CPU vector registers, not GPU threads).
+Graph optimize_for_gpu(const Graph& graph) {
+  Graph current = graph;
+  for (const GraphPass& pass : default_pipeline()) {
+    if (pass.name != "alter_layout") current = pass.run(current);
+  }
+  return current;
+}
+
+// "conv2d, add, relu" for the calls of a group.
+std::string group_ops(const Graph& graph, const FusedGroup& group) {
+  std::string ops;
+  for (int n : group.nodes) {
+    if (!ops.empty()) ops += ", ";
+    ops += graph.node(n).op;
+  }
+  return ops;
+}
 
 std::string storage_name(const Graph& graph, Value value) {
   const Node& node = graph.node(value.node);
@@ -82,15 +117,24 @@ std::string storage_name(const Graph& graph, Value value) {
 
 CompiledModule compile(const Graph& input_graph, const CompileOptions& options) {
   CompiledModule module;
-  module.target = codegen::Target::parse(options.target);
-  module.graph = options.optimize ? optimize(input_graph) : input_graph;
+  const bool gpu = is_cuda_target(options.target);
+  if (gpu) {
+    module.cuda = codegen::CudaTarget::parse(options.target);
+    module.target = codegen::Target::host();
+  } else {
+    module.target = codegen::Target::parse(options.target);
+  }
+  if (options.optimize) module.graph = gpu ? optimize_for_gpu(input_graph) : optimize(input_graph);
+  else module.graph = input_graph;
   const Graph& graph = module.graph;
   module.fusion = fuse_ops(graph);
 
   te::ops::ScheduleTarget schedule_target;
-  schedule_target.kind = "llvm";
+  schedule_target.kind = gpu ? "cuda" : "llvm";
   schedule_target.vector_bits = module.target.vector_bits;
   schedule_target.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));
+  // What the kernel being compiled computes, for GPU error messages.
+  std::string current_ops;
 
   codegen::ExecutionPlan& plan = module.plan;
   plan.name = options.name;
@@ -128,15 +172,28 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
     workload.workload_key = key;
     workload.uses = 1;
     std::optional<te::Schedule> schedule;
-    if (options.schedules != nullptr) {
+    if (options.schedules != nullptr && !gpu) {
       if (auto steps = options.schedules->find(key, module.target)) {
         schedule.emplace(te::create_schedule(outputs));
         schedule->replay(*steps);
         workload.tuned = true;
       }
     }
-    if (!schedule) schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
-    plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
+    if (gpu) {
+      // Schedule, lower and generate CUDA now, so that an op the GPU path cannot run is reported
+      // by name here rather than at export.
+      try {
+        schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
+        plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
+        codegen::generate_cuda({plan.kernels.back()}, *module.cuda);
+      } catch (const CompileError& error) {
+        user_error() << "cannot compile " << workload.kernel << " (ops: " << current_ops << ") for "
+                     << module.cuda->to_string() << ": " << error.what();
+      }
+    } else {
+      if (!schedule) schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
+      plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
+    }
     kernel_of_key.emplace(key, static_cast<int>(module.workloads.size()));
     module.workloads.push_back(workload);
     return workload.kernel;
@@ -145,6 +202,7 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
   int call_index = 0;
   for (const FusedGroup& group : module.fusion.groups) {
     GroupDag dag = build_group_dag(graph, group, module.fusion);
+    current_ops = group_ops(graph, group);
     std::string kernel = add_kernel(dag.outputs, dag.args, group_name(graph, group));
     codegen::PlanNode call;
     call.name = kernel + "_call" + std::to_string(call_index++);
@@ -172,6 +230,7 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
       te::Tensor copy = te::compute(
           in.shape(), [&](const std::vector<Var>& idx) { return in(std::vector<Expr>(idx.begin(), idx.end())); }, "copy",
           "elemwise");
+      current_ops = "copy";
       std::string kernel = add_kernel({copy}, {in, copy}, "copy");
       out_storage = new_storage(type);
       plan.nodes.push_back({kernel + "_call" + std::to_string(call_index++), kernel, {source}, {out_storage}});

@@ -2,6 +2,7 @@
 // exceptions, stores the message in a thread-local last-error string and returns its status.
 #include <new>
 
+#include "cuda_driver.h"
 #include "runtime_module.h"
 #include "runtime_tensor.h"
 #include "tessel/runtime/c_api.h"
@@ -77,6 +78,7 @@ const char* tessel_status_name(int32_t status) {
     case TESSEL_ERROR_OUT_OF_MEMORY: return "TESSEL_ERROR_OUT_OF_MEMORY";
     case TESSEL_ERROR_CORRUPT_MODULE: return "TESSEL_ERROR_CORRUPT_MODULE";
     case TESSEL_ERROR_INTERNAL: return "TESSEL_ERROR_INTERNAL";
+    case TESSEL_ERROR_NO_DEVICE: return "TESSEL_ERROR_NO_DEVICE";
     default: return "TESSEL_UNKNOWN_STATUS";
   }
 }
@@ -92,6 +94,14 @@ int32_t tessel_tensor_alloc(int32_t ndim, const int64_t* shape, DLDataType dtype
 }
 
 void tessel_tensor_free(TesselTensor* tensor) { delete tensor; }
+
+int32_t tessel_tensor_copy(const DLTensor* src, DLTensor* dst) {
+  return guarded([&] { tessel_rt::copy_tensor(src, dst); });
+}
+
+int32_t tessel_cuda_available(void) {
+  return guarded([&] { tessel_rt::cuda::driver(); });
+}
 
 int32_t tessel_tensor_as_dltensor(TesselTensor* tensor, const DLTensor** out) {
   return guarded([&] {

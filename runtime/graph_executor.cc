@@ -1,11 +1,13 @@
 // The graph executor: binds inputs (copied into the module's buffers, or the caller's memory used
 // in place), runs the plan's kernel calls in order over the static memory plan computed at export
-// time, copies outputs out, and profiles per-kernel times.
+// time, copies outputs out, and profiles per-kernel times. For a CUDA module the same entry points
+// forward to its CudaExecutor (storages in device memory, kernels launched on the GPU).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
 
+#include "cuda_module.h"
 #include "runtime_module.h"
 
 using tessel_rt::RuntimeError;
@@ -36,6 +38,10 @@ DLTensor view_of(const TensorInfo& info, void* data) {
 void TesselModule::set_input(int32_t index, const DLTensor* value, bool zero_copy) {
   check_index(index, inputs.size(), "input");
   const TensorInfo& info = inputs[index];
+  if (cuda) {
+    cuda->set_input(info, index, value, zero_copy);
+    return;
+  }
   const std::string what = "input '" + info.name + "'";
   if (zero_copy && value == nullptr) {  // unbind: back to the module's own buffer
     storage_data[info.storage] = input_buffers[index]->data;
@@ -56,6 +62,10 @@ void TesselModule::set_input(int32_t index, const DLTensor* value, bool zero_cop
 void TesselModule::set_output_zero_copy(int32_t index, const DLTensor* value) {
   check_index(index, outputs.size(), "output");
   const TensorInfo& info = outputs[index];
+  if (cuda) {
+    cuda->set_output_zero_copy(info, index, value);
+    return;
+  }
   const std::string what = "output '" + info.name + "'";
   if (value == nullptr) {  // unbind: back to the module's own buffer
     storage_data[info.storage] = output_buffers[index]->data;
@@ -66,21 +76,34 @@ void TesselModule::set_output_zero_copy(int32_t index, const DLTensor* value) {
   storage_data[info.storage] = static_cast<char*>(value->data) + value->byte_offset;
 }
 
-void TesselModule::run() {
-  for (const tessel_rt::Node& node : nodes) {
-    for (size_t i = 0; i < node.args.size(); ++i) arg_scratch[i] = storage_data[node.args[i]];
-    int32_t status = node.kernel(arg_scratch.data(), static_cast<int32_t>(node.args.size()));
-    if (status != 0) {
-      const char* message = kernel_last_error && *kernel_last_error ? *kernel_last_error : "no message";
-      throw RuntimeError(TESSEL_ERROR_KERNEL_FAILED,
-                         "kernel '" + node.kernel_name + "' (node '" + node.name + "') failed: " + message);
-    }
+void TesselModule::run_node(size_t n) {
+  const tessel_rt::Node& node = nodes[n];
+  if (cuda) {
+    cuda->launch_node(node);
+    return;
   }
+  for (size_t i = 0; i < node.args.size(); ++i) arg_scratch[i] = storage_data[node.args[i]];
+  int32_t status = node.kernel(arg_scratch.data(), static_cast<int32_t>(node.args.size()));
+  if (status != 0) {
+    const char* message = kernel_last_error && *kernel_last_error ? *kernel_last_error : "no message";
+    throw RuntimeError(TESSEL_ERROR_KERNEL_FAILED,
+                       "kernel '" + node.kernel_name + "' (node '" + node.name + "') failed: " + message);
+  }
+}
+
+void TesselModule::run() {
+  if (cuda) cuda->begin_run();
+  for (size_t n = 0; n < nodes.size(); ++n) run_node(n);
+  if (cuda) cuda->finish_run(nodes.empty() ? std::string("none") : nodes.back().name);
 }
 
 void TesselModule::get_output(int32_t index, DLTensor* dst) const {
   check_index(index, outputs.size(), "output");
   const TensorInfo& info = outputs[index];
+  if (cuda) {
+    cuda->get_output(info, index, dst);
+    return;
+  }
   const std::string what = "output '" + info.name + "'";
   tessel_rt::check_tensor_matches(dst, info.shape.data(), static_cast<int32_t>(info.shape.size()), info.dtype, what);
   DLTensor source = view_of(info, storage_data[info.storage]);
@@ -92,21 +115,18 @@ const std::string& TesselModule::run_profile(int32_t repeat) {
   TESSEL_RT_CHECK(repeat >= 1, TESSEL_ERROR_INVALID_ARGUMENT) << "run_profile: repeat must be >= 1, got " << repeat;
   using Clock = std::chrono::steady_clock;
   std::vector<std::vector<double>> micros(nodes.size());
+  // A GPU node is timed from its launch until the device has finished it.
+  if (cuda) cuda->begin_run();
   for (int32_t r = 0; r < repeat; ++r) {
     for (size_t n = 0; n < nodes.size(); ++n) {
-      const tessel_rt::Node& node = nodes[n];
-      for (size_t i = 0; i < node.args.size(); ++i) arg_scratch[i] = storage_data[node.args[i]];
       auto start = Clock::now();
-      int32_t status = node.kernel(arg_scratch.data(), static_cast<int32_t>(node.args.size()));
+      run_node(n);
+      if (cuda) cuda->synchronize(nodes[n].name);
       auto stop = Clock::now();
-      if (status != 0) {
-        const char* message = kernel_last_error && *kernel_last_error ? *kernel_last_error : "no message";
-        throw RuntimeError(TESSEL_ERROR_KERNEL_FAILED,
-                           "kernel '" + node.kernel_name + "' (node '" + node.name + "') failed: " + message);
-      }
       micros[n].push_back(std::chrono::duration<double, std::micro>(stop - start).count());
     }
   }
+  if (cuda) cuda->finish_run(nodes.empty() ? std::string("none") : nodes.back().name);
   std::vector<double> medians, means;
   double total = 0;
   for (std::vector<double>& times : micros) {

@@ -3,6 +3,8 @@
 // version; the CPU has every feature the kernels were compiled for; the embedded plan is
 // consistent (kernels resolve, storages lie inside the pool or the weights). Weights are used
 // where the loader mapped them: constants point into the library's read-only data, 64-byte aligned.
+// A module of target kind "cuda" has no CPU kernels: after the same checks its CudaExecutor loads
+// the embedded PTX/cubin into the GPU and mirrors the storages in device memory (cuda_module.h).
 #include <dlfcn.h>
 #include <elf.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "cuda_module.h"
 #include "runtime_module.h"
 
 namespace tessel_rt {
@@ -61,15 +64,6 @@ const T* find_symbol(void* library, const char* name) {
   return static_cast<const T*>(dlsym(library, name));
 }
 
-// A NUL-terminated text blob and its size symbol, e.g. __tessel_graph_json(_size).
-std::string read_blob(void* library, const std::string& symbol, const std::string& path) {
-  const char* data = find_symbol<char>(library, symbol.c_str());
-  const uint64_t* size = find_symbol<uint64_t>(library, (symbol + "_size").c_str());
-  TESSEL_RT_CHECK(data != nullptr && size != nullptr, TESSEL_ERROR_CORRUPT_MODULE)
-      << "module library '" << path << "' has no " << symbol;
-  return std::string(data, *size);
-}
-
 std::vector<int64_t> read_shape(const JsonValue& value) {
   std::vector<int64_t> shape;
   for (const JsonValue& extent : value.as_array("shape")) {
@@ -96,57 +90,51 @@ std::vector<TensorInfo> read_tensor_infos(const JsonValue& list, size_t num_stor
 
 bool aligned(int64_t offset) { return offset % static_cast<int64_t>(kAlignment) == 0; }
 
-// Builds the executor: storages, the static pool, input/output buffers and kernel entries.
-void build_executor(TesselModule& module, const JsonValue& graph, const char* weights, uint64_t weights_size) {
+// Reads and checks the plan's storages against the pool, the weights and the module's inputs and
+// outputs (which it reads from the metadata), and its nodes (kernels not yet resolved).
+std::vector<StorageInfo> read_plan(TesselModule& module, const JsonValue& graph, int64_t pool_bytes,
+                                   uint64_t weights_size) {
   const std::vector<JsonValue>& storages = graph.at("storages").as_array("storages");
   const size_t num_storages = storages.size();
   const JsonValue& metadata = parse_json(module.metadata_json, "module metadata");
   module.inputs = read_tensor_infos(metadata.at("inputs"), num_storages);
   module.outputs = read_tensor_infos(metadata.at("outputs"), num_storages);
 
-  const int64_t pool_bytes = graph.at("pool_bytes").as_int("pool_bytes");
-  TESSEL_RT_CHECK(pool_bytes >= 0, TESSEL_ERROR_CORRUPT_MODULE) << "module plan: negative pool size";
-  module.pool = std::make_unique<AlignedBuffer>(static_cast<size_t>(pool_bytes));
-  for (const TensorInfo& info : module.inputs)
-    module.input_buffers.push_back(std::make_unique<AlignedBuffer>(static_cast<size_t>(info.bytes())));
-  for (const TensorInfo& info : module.outputs)
-    module.output_buffers.push_back(std::make_unique<AlignedBuffer>(static_cast<size_t>(info.bytes())));
-
-  module.storage_data.assign(num_storages, nullptr);
+  std::vector<StorageInfo> infos(num_storages);
   for (size_t id = 0; id < num_storages; ++id) {
     const JsonValue& storage = storages[id];
-    const std::string& kind = storage.at("kind").as_string("storage kind");
-    const int64_t size = storage.at("size").as_int("storage size");
-    if (kind == "pool" || kind == "constant") {
-      const int64_t offset = storage.at("offset").as_int("storage offset");
-      const int64_t limit = kind == "pool" ? pool_bytes : static_cast<int64_t>(weights_size);
-      TESSEL_RT_CHECK(offset >= 0 && size >= 0 && offset + size <= limit && aligned(offset), TESSEL_ERROR_CORRUPT_MODULE)
-          << "module plan: storage " << id << " (" << kind << ", offset " << offset << ", " << size
-          << " bytes) lies outside its region of " << limit << " bytes or is not 64-byte aligned";
-      char* base = kind == "pool" ? static_cast<char*>(module.pool->data) : const_cast<char*>(weights);
-      module.storage_data[id] = base + offset;
-    } else if (kind == "input" || kind == "output") {
-      const int64_t index = storage.at("index").as_int("storage index");
-      auto& infos = kind == "input" ? module.inputs : module.outputs;
-      auto& buffers = kind == "input" ? module.input_buffers : module.output_buffers;
-      TESSEL_RT_CHECK(index >= 0 && static_cast<size_t>(index) < infos.size() && infos[index].storage == static_cast<int32_t>(id) &&
-                          infos[index].bytes() == size,
+    StorageInfo& info = infos[id];
+    info.kind = storage.at("kind").as_string("storage kind");
+    info.size = storage.at("size").as_int("storage size");
+    if (info.kind == "pool" || info.kind == "constant") {
+      info.offset = storage.at("offset").as_int("storage offset");
+      const int64_t limit = info.kind == "pool" ? pool_bytes : static_cast<int64_t>(weights_size);
+      TESSEL_RT_CHECK(info.offset >= 0 && info.size >= 0 && info.offset + info.size <= limit && aligned(info.offset),
                       TESSEL_ERROR_CORRUPT_MODULE)
-          << "module plan: storage " << id << " does not match " << kind << " " << index;
-      module.storage_data[id] = buffers[index]->data;
+          << "module plan: storage " << id << " (" << info.kind << ", offset " << info.offset << ", " << info.size
+          << " bytes) lies outside its region of " << limit << " bytes or is not 64-byte aligned";
+    } else if (info.kind == "input" || info.kind == "output") {
+      info.index = storage.at("index").as_int("storage index");
+      auto& tensors = info.kind == "input" ? module.inputs : module.outputs;
+      TESSEL_RT_CHECK(info.index >= 0 && static_cast<size_t>(info.index) < tensors.size() &&
+                          tensors[info.index].storage == static_cast<int32_t>(id) && tensors[info.index].bytes() == info.size,
+                      TESSEL_ERROR_CORRUPT_MODULE)
+          << "module plan: storage " << id << " does not match " << info.kind << " " << info.index;
     } else {
-      throw RuntimeError(TESSEL_ERROR_CORRUPT_MODULE, "module plan: unknown storage kind '" + kind + "'");
+      throw RuntimeError(TESSEL_ERROR_CORRUPT_MODULE, "module plan: unknown storage kind '" + info.kind + "'");
     }
   }
-  for (const TensorInfo& info : module.inputs) {
-    TESSEL_RT_CHECK(module.storage_data[info.storage] == module.input_buffers[&info - module.inputs.data()]->data,
+  for (const TensorInfo& tensor : module.inputs) {
+    const StorageInfo& info = infos[tensor.storage];
+    TESSEL_RT_CHECK(info.kind == "input" && infos[tensor.storage].index == &tensor - module.inputs.data(),
                     TESSEL_ERROR_CORRUPT_MODULE)
-        << "module plan: input '" << info.name << "' has no input storage";
+        << "module plan: input '" << tensor.name << "' has no input storage";
   }
-  for (const TensorInfo& info : module.outputs) {
-    TESSEL_RT_CHECK(module.storage_data[info.storage] == module.output_buffers[&info - module.outputs.data()]->data,
+  for (const TensorInfo& tensor : module.outputs) {
+    const StorageInfo& info = infos[tensor.storage];
+    TESSEL_RT_CHECK(info.kind == "output" && infos[tensor.storage].index == &tensor - module.outputs.data(),
                     TESSEL_ERROR_CORRUPT_MODULE)
-        << "module plan: output '" << info.name << "' has no output storage";
+        << "module plan: output '" << tensor.name << "' has no output storage";
   }
 
   size_t max_args = 0;
@@ -162,16 +150,47 @@ void build_executor(TesselModule& module, const JsonValue& graph, const char* we
         node.args.push_back(static_cast<int32_t>(storage));
       }
     }
-    node.kernel = reinterpret_cast<KernelEntry>(dlsym(module.library, node.kernel_name.c_str()));
-    TESSEL_RT_CHECK(node.kernel != nullptr, TESSEL_ERROR_CORRUPT_MODULE)
-        << "module library '" << module.path << "' has no kernel '" << node.kernel_name << "'";
     max_args = std::max(max_args, node.args.size());
     module.nodes.push_back(std::move(node));
   }
   module.arg_scratch.resize(max_args);
+  return infos;
+}
+
+// The CPU executor: host buffers for the pool, inputs and outputs, weights used in place, kernels
+// resolved in the library.
+void build_cpu_executor(TesselModule& module, const std::vector<StorageInfo>& storages, int64_t pool_bytes,
+                        const char* weights) {
+  module.pool = std::make_unique<AlignedBuffer>(static_cast<size_t>(pool_bytes));
+  for (const TensorInfo& info : module.inputs)
+    module.input_buffers.push_back(std::make_unique<AlignedBuffer>(static_cast<size_t>(info.bytes())));
+  for (const TensorInfo& info : module.outputs)
+    module.output_buffers.push_back(std::make_unique<AlignedBuffer>(static_cast<size_t>(info.bytes())));
+  module.storage_data.assign(storages.size(), nullptr);
+  for (size_t id = 0; id < storages.size(); ++id) {
+    const StorageInfo& info = storages[id];
+    if (info.kind == "pool") module.storage_data[id] = static_cast<char*>(module.pool->data) + info.offset;
+    else if (info.kind == "constant") module.storage_data[id] = const_cast<char*>(weights) + info.offset;
+    else if (info.kind == "input") module.storage_data[id] = module.input_buffers[info.index]->data;
+    else module.storage_data[id] = module.output_buffers[info.index]->data;
+  }
+  for (Node& node : module.nodes) {
+    node.kernel = reinterpret_cast<KernelEntry>(dlsym(module.library, node.kernel_name.c_str()));
+    TESSEL_RT_CHECK(node.kernel != nullptr, TESSEL_ERROR_CORRUPT_MODULE)
+        << "module library '" << module.path << "' has no kernel '" << node.kernel_name << "'";
+  }
 }
 
 }  // namespace
+
+// A NUL-terminated text blob and its size symbol, e.g. __tessel_graph_json(_size).
+std::string read_blob(void* library, const std::string& symbol, const std::string& path) {
+  const char* data = find_symbol<char>(library, symbol.c_str());
+  const uint64_t* size = find_symbol<uint64_t>(library, (symbol + "_size").c_str());
+  TESSEL_RT_CHECK(data != nullptr && size != nullptr, TESSEL_ERROR_CORRUPT_MODULE)
+      << "module library '" << path << "' has no " << symbol;
+  return std::string(data, *size);
+}
 
 std::unique_ptr<TesselModule> load_module(const std::string& path) {
   check_file(path);
@@ -198,6 +217,12 @@ std::unique_ptr<TesselModule> load_module(const std::string& path) {
   module->graph_json = read_blob(module->library, "__tessel_graph_json", path);
   JsonValue metadata = parse_json(module->metadata_json, "module metadata");
   const JsonValue& target = metadata.at("target");
+  // "llvm" (CPU kernels in the library) or "cuda" (PTX/cubin run on the GPU); older libraries
+  // have no kind and are CPU modules.
+  const std::string kind = target.has("kind") ? target.at("kind").as_string("target kind") : "llvm";
+  TESSEL_RT_CHECK(kind == "llvm" || kind == "cuda", TESSEL_ERROR_TARGET_MISMATCH)
+      << "module library '" << path << "' was compiled for target kind '" << kind
+      << "', which this runtime cannot run (it runs llvm and cuda modules)";
   const std::string& triple = target.at("triple").as_string("triple");
   std::string arch = triple.substr(0, triple.find('-'));
   TESSEL_RT_CHECK(arch == host_architecture(), TESSEL_ERROR_TARGET_MISMATCH)
@@ -221,13 +246,22 @@ std::unique_ptr<TesselModule> load_module(const std::string& path) {
   TESSEL_RT_CHECK(reinterpret_cast<uintptr_t>(weights) % kAlignment == 0, TESSEL_ERROR_CORRUPT_MODULE)
       << "module library '" << path << "': weights are not 64-byte aligned";
   module->kernel_last_error = find_symbol<const char*>(module->library, "__tessel_last_error");
-  build_executor(*module, parse_json(module->graph_json, "module graph"), weights, *weights_size);
+  JsonValue graph = parse_json(module->graph_json, "module graph");
+  const int64_t pool_bytes = graph.at("pool_bytes").as_int("pool_bytes");
+  TESSEL_RT_CHECK(pool_bytes >= 0, TESSEL_ERROR_CORRUPT_MODULE) << "module plan: negative pool size";
+  std::vector<StorageInfo> storages = read_plan(*module, graph, pool_bytes, *weights_size);
+  if (kind == "cuda") {
+    module->cuda = std::make_unique<CudaExecutor>(*module, storages, pool_bytes, weights, *weights_size);
+  } else {
+    build_cpu_executor(*module, storages, pool_bytes, weights);
+  }
   return module;
 }
 
 }  // namespace tessel_rt
 
 TesselModule::~TesselModule() {
+  cuda.reset();  // device memory and the loaded kernels go before the library
   if (library) dlclose(library);
 }
 

@@ -95,10 +95,15 @@ struct AlignedBuffer {
 // mismatch, messages naming `what`).
 void check_tensor_matches(const DLTensor* value, const int64_t* shape, int32_t ndim, DLDataType dtype,
                           const std::string& what);
+// The same checks without the one on the device (for tensors that may live on a GPU).
+void check_tensor_shape(const DLTensor* value, const int64_t* shape, int32_t ndim, DLDataType dtype,
+                        const std::string& what);
 // True when `value` is compact row-major (strides null or equal to the compact ones).
 bool is_compact(const DLTensor* value);
-// Copies between two tensors of the same shape and dtype with any strides.
+// Copies between two CPU tensors of the same shape and dtype with any strides.
 void copy_strided(const DLTensor* src, const DLTensor* dst);
+// Copies between tensors on the CPU (any strides) or CUDA device 0 (compact), checking shapes.
+void copy_tensor(const DLTensor* src, DLTensor* dst);
 
 // ---- CPU ----
 // The architecture this runtime was built for ("x86_64", "aarch64", ...), as a triple's first part.

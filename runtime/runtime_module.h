@@ -1,6 +1,8 @@
 // The loaded module behind the C ABI's opaque TesselModule: the dlopen'ed library, its metadata,
 // and the graph executor state (storage table, static memory pool, resolved kernel calls).
-// module.cc loads and validates; graph_executor.cc sets inputs, runs and profiles.
+// module.cc loads and validates; graph_executor.cc sets inputs, runs and profiles. A module whose
+// target kind is "cuda" keeps its storages on the GPU instead (cuda_module.h), and the executor
+// entry points forward to it.
 #pragma once
 
 #include <memory>
@@ -24,9 +26,19 @@ struct TensorInfo {
 struct Node {
   std::string name;
   std::string kernel_name;
-  KernelEntry kernel = nullptr;
+  KernelEntry kernel = nullptr;  // CPU modules; null in CUDA modules
   std::vector<int32_t> args;  // storage ids: inputs then outputs (the kernel's parameter order)
 };
+
+// One storage of the execution plan, as validated at load time.
+struct StorageInfo {
+  std::string kind;     // "input", "output", "pool" or "constant"
+  int64_t size = 0;     // bytes
+  int64_t offset = 0;   // into the pool or the weights ("pool", "constant")
+  int64_t index = -1;   // input or output index ("input", "output")
+};
+
+class CudaExecutor;
 
 }  // namespace tessel_rt
 
@@ -47,6 +59,8 @@ struct TesselModule {
   std::vector<std::unique_ptr<tessel_rt::AlignedBuffer>> input_buffers, output_buffers;
   std::vector<void*> arg_scratch;
   std::string profile_table;
+  // Set for modules compiled for target kind "cuda": storages live in device memory there.
+  std::unique_ptr<tessel_rt::CudaExecutor> cuda;
 
   int32_t input_index(const std::string& name) const;   // -1 when unknown
   int32_t output_index(const std::string& name) const;  // -1 when unknown
@@ -55,9 +69,14 @@ struct TesselModule {
   void run();
   void get_output(int32_t index, DLTensor* dst) const;
   const std::string& run_profile(int32_t repeat);
+  // Runs node n of the plan (a CPU kernel call or the node's CUDA launches, not waited for).
+  void run_node(size_t n);
 };
 
 namespace tessel_rt {
 // Loads and validates an exported library (throws RuntimeError with the matching status).
 std::unique_ptr<TesselModule> load_module(const std::string& path);
+// A NUL-terminated blob of the loaded library and its size symbol, e.g. __tessel_graph_json(_size)
+// (TESSEL_ERROR_CORRUPT_MODULE naming `path` when either is missing).
+std::string read_blob(void* library, const std::string& symbol, const std::string& path);
 }  // namespace tessel_rt

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 
+#include "cuda_driver.h"
 #include "runtime_internal.h"
 #include "runtime_tensor.h"
 
@@ -77,6 +78,12 @@ void check_tensor_matches(const DLTensor* value, const int64_t* shape, int32_t n
   TESSEL_RT_CHECK(value != nullptr, TESSEL_ERROR_INVALID_ARGUMENT) << what << ": the tensor is null";
   TESSEL_RT_CHECK(value->device.device_type == kDLCPU, TESSEL_ERROR_INVALID_ARGUMENT)
       << what << ": the tensor is on device type " << value->device.device_type << ", expected the CPU";
+  check_tensor_shape(value, shape, ndim, dtype, what);
+}
+
+void check_tensor_shape(const DLTensor* value, const int64_t* shape, int32_t ndim, DLDataType dtype,
+                        const std::string& what) {
+  TESSEL_RT_CHECK(value != nullptr, TESSEL_ERROR_INVALID_ARGUMENT) << what << ": the tensor is null";
   // numpy exports bool as kDLBool (or kDLUInt 8 in older versions); accept both for bool inputs.
   bool bool_alias = dtype.code == kDLBool && value->dtype.code == kDLUInt && value->dtype.bits == 8 &&
                     value->dtype.lanes == 1;
@@ -148,6 +155,44 @@ void copy_strided(const DLTensor* src, const DLTensor* dst) {
   }
 }
 
+void copy_tensor(const DLTensor* src, DLTensor* dst) {
+  TESSEL_RT_CHECK(src != nullptr && dst != nullptr, TESSEL_ERROR_INVALID_ARGUMENT) << "tensor_copy: null tensor";
+  for (const DLTensor* t : {src, static_cast<const DLTensor*>(dst)}) {
+    TESSEL_RT_CHECK(t->device.device_type == kDLCPU || t->device.device_type == kDLCUDA, TESSEL_ERROR_INVALID_ARGUMENT)
+        << "tensor_copy: tensors must be on the CPU or a CUDA device, got device type " << t->device.device_type;
+    TESSEL_RT_CHECK(t->device.device_type == kDLCPU || is_compact(t), TESSEL_ERROR_INVALID_ARGUMENT)
+        << "tensor_copy: a CUDA tensor must be compact (row-major, contiguous)";
+  }
+  check_tensor_shape(dst, src->shape, src->ndim, src->dtype, "tensor_copy destination");
+  const size_t bytes = static_cast<size_t>(num_elements(src->shape, src->ndim) * dtype_bytes(src->dtype));
+  const bool src_gpu = src->device.device_type == kDLCUDA, dst_gpu = dst->device.device_type == kDLCUDA;
+  auto device_pointer = [](const DLTensor* t) {
+    return static_cast<cuda::DevicePtr>(reinterpret_cast<uintptr_t>(t->data) + t->byte_offset);
+  };
+  auto host_pointer = [](const DLTensor* t) { return static_cast<char*>(t->data) + t->byte_offset; };
+  if (!src_gpu && !dst_gpu) {
+    copy_strided(src, dst);
+  } else if (src_gpu && dst_gpu) {
+    cuda::copy_on_device(device_pointer(dst), device_pointer(src), bytes);
+  } else if (dst_gpu) {
+    if (is_compact(src)) {
+      cuda::copy_to_device(device_pointer(dst), host_pointer(src), bytes);
+    } else {
+      AlignedBuffer staging(bytes);
+      DLTensor compact{staging.data, {kDLCPU, 0}, src->ndim, src->dtype, src->shape, nullptr, 0};
+      copy_strided(src, &compact);
+      cuda::copy_to_device(device_pointer(dst), staging.data, bytes);
+    }
+  } else if (is_compact(dst)) {
+    cuda::copy_to_host(host_pointer(dst), device_pointer(src), bytes);
+  } else {
+    AlignedBuffer staging(bytes);
+    cuda::copy_to_host(staging.data, device_pointer(src), bytes);
+    DLTensor compact{staging.data, {kDLCPU, 0}, src->ndim, src->dtype, src->shape, nullptr, 0};
+    copy_strided(&compact, dst);
+  }
+}
+
 }  // namespace tessel_rt
 
 // ---- TesselTensor ----
@@ -159,8 +204,10 @@ TesselTensor::~TesselTensor() = default;
 TesselTensor* TesselTensor::allocate(int32_t ndim, const int64_t* shape, DLDataType dtype, DLDevice device) {
   TESSEL_RT_CHECK(ndim >= 0 && (ndim == 0 || shape != nullptr), TESSEL_ERROR_INVALID_ARGUMENT)
       << "tensor_alloc: bad shape (ndim " << ndim << ")";
-  TESSEL_RT_CHECK(device.device_type == kDLCPU, TESSEL_ERROR_INVALID_ARGUMENT)
-      << "tensor_alloc: only CPU tensors are supported, got device type " << device.device_type;
+  TESSEL_RT_CHECK(device.device_type == kDLCPU || device.device_type == kDLCUDA, TESSEL_ERROR_INVALID_ARGUMENT)
+      << "tensor_alloc: only CPU and CUDA tensors are supported, got device type " << device.device_type;
+  TESSEL_RT_CHECK(device.device_type == kDLCPU || device.device_id == 0, TESSEL_ERROR_INVALID_ARGUMENT)
+      << "tensor_alloc: only CUDA device 0 is supported, got device " << device.device_id;
   TESSEL_RT_CHECK(dtype.bits > 0 && dtype.lanes > 0, TESSEL_ERROR_INVALID_ARGUMENT) << "tensor_alloc: bad dtype";
   for (int32_t i = 0; i < ndim; ++i) {
     TESSEL_RT_CHECK(shape[i] >= 0, TESSEL_ERROR_INVALID_ARGUMENT) << "tensor_alloc: negative extent " << shape[i];
@@ -168,6 +215,13 @@ TesselTensor* TesselTensor::allocate(int32_t ndim, const int64_t* shape, DLDataT
   auto tensor = std::make_unique<TesselTensor>();
   tensor->shape_.assign(shape, shape + ndim);
   size_t bytes = static_cast<size_t>(tessel_rt::num_elements(shape, ndim) * tessel_rt::dtype_bytes(dtype));
+  if (device.device_type == kDLCUDA) {
+    auto buffer = std::make_shared<tessel_rt::cuda::DeviceBuffer>(bytes);
+    tensor->owner_ = buffer;
+    void* data = reinterpret_cast<void*>(static_cast<uintptr_t>(buffer->pointer()));
+    tensor->view_ = DLTensor{data, device, ndim, dtype, tensor->shape_.data(), nullptr, 0};
+    return tensor.release();
+  }
   auto buffer = std::make_shared<tessel_rt::AlignedBuffer>(bytes);
   tensor->owner_ = buffer;
   tensor->view_ = DLTensor{buffer->data, device, ndim, dtype, tensor->shape_.data(), nullptr, 0};

@@ -520,13 +520,23 @@ class ScheduleLowering {
     return body;
   }
 
+  // A loop bound to "vthread" (a virtual thread, as in TVM) runs inside each real thread: its
+  // iterations are interleaved in one thread, here as a serial loop at the bound position (the
+  // virtual threads are data-parallel, so any order gives the same result; barriers inside stay
+  // uniform across the block because every thread runs all iterations).
+  static bool is_virtual_thread(const StageNode& stage, const IterVar& leaf) {
+    auto it = stage.attrs.find(leaf.get());
+    return it != stage.attrs.end() && it->second.for_kind == ForKind::kThreadBound && it->second.thread_tag == "vthread";
+  }
   static ForKind loop_kind(const StageNode& stage, const IterVar& leaf) {
     auto it = stage.attrs.find(leaf.get());
-    return it == stage.attrs.end() ? ForKind::kSerial : it->second.for_kind;
+    if (it == stage.attrs.end() || is_virtual_thread(stage, leaf)) return ForKind::kSerial;
+    return it->second.for_kind;
   }
   static std::string loop_tag(const StageNode& stage, const IterVar& leaf) {
     auto it = stage.attrs.find(leaf.get());
-    return it == stage.attrs.end() ? std::string() : it->second.thread_tag;
+    if (it == stage.attrs.end() || is_virtual_thread(stage, leaf)) return std::string();
+    return it->second.thread_tag;
   }
 
   std::vector<Stmt> attached_stages(int s, const IterVar& leaf) {

@@ -54,7 +54,7 @@ Driver& driver() {
       if (d->handle) break;
     }
     if (!d->handle) {
-      d->error = "no CUDA driver (libcuda.so.1) was found; running CUDA code needs an NVIDIA GPU and its driver";
+      d->error = "no CUDA driver: libcuda.so.1 not found (running CUDA code needs an NVIDIA GPU and its driver)";
       return d;
     }
     auto load = [&](auto& fn, const char* name) {
@@ -80,7 +80,7 @@ Driver& driver() {
     CuDevice device = 0;
     if (r == 0) r = d->device_get(&device, 0);
     if (r == 0) r = d->primary_ctx_retain(&d->context, device);
-    if (r != 0) d->error = "no usable CUDA device: " + d->describe(r);
+    if (r != 0) d->error = "no usable CUDA device: cuInit/device setup failed: " + d->describe(r);
     return d;
   }();
   return *instance;

@@ -3,6 +3,10 @@
 The graph is optimised (simplify inference, constant folding, CSE/DCE), fused into kernels,
 each kernel scheduled (default schedules until a tuning database provides steps) and compiled;
 ``export_library(path)`` writes one shared library that ``tessel.runtime.load`` runs.
+
+With ``target="cuda"`` (``"cuda -arch=sm_80"``, default sm_90) every kernel gets the operator
+library's GPU schedule and becomes CUDA C++; export compiles it with NVRTC (the CUDA toolkit, no
+GPU needed) and embeds the PTX and cubin in the library, which runs where a GPU and its driver are.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ __all__ = ["compile", "CompiledModule"]
 class CompiledModule:
     """A compiled graph: kernels, execution plan and weights, ready to export."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, target: str = "llvm") -> None:
         self._native = native
+        self._target = target
+
+    @property
+    def target(self) -> str:
+        """The target string the module was compiled for ("llvm ...", "cuda -arch=sm_90", ...)."""
+        return self._target
 
     def export_library(self, path: Union[str, os.PathLike]) -> None:
         """Writes the module as one shared library (load it with ``tessel.runtime.load``)."""
@@ -65,7 +75,8 @@ def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str 
     """Compiles ``graph`` (from ``relay.GraphBuilder.finish`` or ``tessel.frontend.from_onnx``).
 
     ``params`` replace the graph's named constants of the same name (same shape and dtype);
-    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=..."). With ``records`` (or ``db``),
+    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=...") or a CUDA one ("cuda",
+    "cuda -arch=sm_90"; tuning records are not used for CUDA yet). With ``records`` (or ``db``),
     a tuning-record file, each workload uses its best record for this target. With ``verbose``,
     prints how many workloads used tuned and default schedules.
     """
@@ -79,4 +90,4 @@ def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str 
             graph.set_param(key, np.ascontiguousarray(value))
     if not isinstance(target, str):
         raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
-    return CompiledModule(relay.compile(graph, target=target, name=name, print_summary=verbose))
+    return CompiledModule(relay.compile(graph, target=target, name=name, print_summary=verbose), target)

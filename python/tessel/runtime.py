@@ -11,6 +11,11 @@ checkout, then the system's library search path.
 
 Inputs may be numpy arrays or anything with ``__dlpack__`` (e.g. PyTorch CPU tensors); a compact,
 64-byte-aligned input is used in place, anything else is copied once.
+
+A module exported for target ``cuda`` runs its kernels on the GPU (the runtime opens the CUDA
+driver, libcuda.so.1, with dlopen); numpy inputs and outputs are copied to and from the device.
+Without a GPU or driver, ``load`` raises :class:`TesselRuntimeError` with status
+``TESSEL_ERROR_NO_DEVICE`` and the reason; :func:`cuda_available` says so up front.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["Module", "TesselRuntimeError", "load", "library_path"]
+__all__ = ["Module", "TesselRuntimeError", "load", "library_path", "cuda_available"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 _ALIGNMENT = 64
@@ -109,6 +114,14 @@ def _lib() -> ctypes.CDLL:
     if _LIB is not None:
         return _LIB
     path = library_path()
+    if not os.environ.get("TESSEL_RUNTIME_LIBRARY"):
+        # When the compiler is loaded, the runtime it links against is already in the process:
+        # use that one, so that modules it exports are read by the runtime of the same build.
+        try:
+            lib = ctypes.CDLL("libtessel_runtime.so", mode=ctypes.RTLD_GLOBAL | os.RTLD_NOLOAD)
+            path = "libtessel_runtime.so"
+        except OSError:
+            pass
     try:
         lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
     except OSError as error:
@@ -137,6 +150,7 @@ def _lib() -> ctypes.CDLL:
         "tessel_module_run": ([handle], i32),
         "tessel_module_get_output": ([handle, i32, ctypes.POINTER(_DLTensor)], i32),
         "tessel_module_run_profile": ([handle, i32, ctypes.POINTER(ctypes.c_char_p)], i32),
+        "tessel_cuda_available": ([], i32),
     }
     for name, (arguments, result) in signatures.items():
         try:
@@ -361,5 +375,16 @@ class Module:
 
 
 def load(path: Union[str, os.PathLike]) -> Module:
-    """Loads an exported module library (see ``tessel.deploy`` / ``export_library``)."""
+    """Loads an exported module library (see ``tessel.deploy`` / ``export_library``). A CUDA
+    module needs a GPU and its driver; without them this raises TesselRuntimeError with status
+    ``TESSEL_ERROR_NO_DEVICE``."""
     return Module(path)
+
+
+def cuda_available() -> Tuple[bool, str]:
+    """``(True, "")`` when a CUDA GPU can run modules here, else ``(False, reason)`` (no driver:
+    libcuda.so.1 not found, or cuInit's error)."""
+    lib = _lib()
+    if lib.tessel_cuda_available() == 0:
+        return True, ""
+    return False, lib.tessel_get_last_error().decode("utf-8", "replace")

@@ -1,10 +1,14 @@
-// Measurement: valid candidates get positive costs, broken ones their error codes, and injected
-// faults (crash, hang, wrong answer) in isolated children cost one candidate each.
+// Measurement: valid candidates get positive costs, broken ones their error codes, injected faults
+// (crash, hang, wrong answer, hanging build) in isolated children cost one candidate each, and a
+// cancelled batch is abandoned promptly.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "tessel/autotune/measure.h"
 #include "tessel/autotune/search.h"
@@ -69,6 +73,46 @@ TEST(Measure, InjectedFaultsAreIsolated) {
   EXPECT_EQ(results[4].error, MeasureError::kNone) << results[4].message;
   // The measurer goes on working after the faults.
   auto more = m.measure(sample_batch(task, 1, 13));
+  EXPECT_EQ(more[0].error, MeasureError::kNone) << more[0].message;
+}
+
+TEST(Measure, HangingBuildCostsOneCandidate) {
+  SearchTask task = testing::matmul_task(13, 22, 7);
+  setenv("TESSEL_TEST_FAULT", "buildhang:1", 1);
+  MeasureOptions options = quick_options();
+  options.build_timeout_seconds = 1;
+  Measurer m(task, options);
+  unsetenv("TESSEL_TEST_FAULT");
+  auto results = m.measure(sample_batch(task, 3, 14));
+  EXPECT_FALSE(m.interrupted());
+  EXPECT_EQ(results[0].error, MeasureError::kNone) << results[0].message;
+  EXPECT_EQ(results[1].error, MeasureError::kBuildTimeout) << results[1].message;
+  EXPECT_TRUE(results[1].costs.empty());
+  EXPECT_EQ(results[2].error, MeasureError::kNone) << results[2].message;
+  EXPECT_GT(results[2].costs.at(0), 0);
+}
+
+TEST(Measure, CancelledBatchIsAbandoned) {
+  SearchTask task = testing::matmul_task(11, 9, 5);
+  setenv("TESSEL_TEST_FAULT", "hang:0", 1);
+  MeasureOptions options = quick_options();
+  options.run_timeout_seconds = 300;  // only the cancellation can end the hanging child
+  std::atomic<bool> stop{false};
+  options.cancelled = [&]() { return stop.load(); };
+  Measurer m(task, options);
+  unsetenv("TESSEL_TEST_FAULT");
+  std::thread canceller([&]() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop = true;
+  });
+  auto results = m.measure(sample_batch(task, 2, 15));
+  canceller.join();
+  EXPECT_TRUE(m.interrupted());
+  for (const MeasureResult& r : results) EXPECT_NE(r.error, MeasureError::kRunTimeout) << r.message;
+  // The next batch is measured normally.
+  stop = false;
+  auto more = m.measure(sample_batch(task, 1, 16));
+  EXPECT_FALSE(m.interrupted());
   EXPECT_EQ(more[0].error, MeasureError::kNone) << more[0].message;
 }
 

@@ -1,10 +1,12 @@
 // Tuning records (JSON lines round trip, corrupt lines skipped and counted, best record per key
-// and target, the schedule provider) and the reproducibility of the search for a fixed seed.
+// and target, the schedule provider), the reproducibility of the search for a fixed seed, and
+// tuning into (and resuming from) a JSON-lines file or an SQLite database alike.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "tessel/autotune/database.h"
 #include "tessel/autotune/records.h"
 #include "tessel/autotune/search.h"
 #include "test_util.h"
@@ -81,8 +83,10 @@ TEST(Search, FixedSeedIsReproducible) {
   EXPECT_EQ(unique.size(), a.size()) << "a candidate was proposed twice";
 }
 
-TEST(Search, BestRecordReplaysToCorrectResult) {
-  std::string path = (std::filesystem::temp_directory_path() / ("tessel_tune_" + std::to_string(getpid()) + ".jsonl")).string();
+class TuneInto : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TuneInto, BestRecordReplaysToCorrectResult) {
+  std::string path = (std::filesystem::temp_directory_path() / ("tessel_tune_" + std::to_string(getpid()) + GetParam())).string();
   std::filesystem::remove(path);
   SearchTask task = testing::matmul_bias_relu_task(23, 40, 16);
   TuneOptions options;
@@ -103,8 +107,20 @@ TEST(Search, BestRecordReplaysToCorrectResult) {
   // Resuming with the same budget measures nothing new.
   TaskScheduler({task}, options).tune();
   EXPECT_EQ(load_records(path).records.size(), 8u);
+  if (!is_jsonl_path(path)) {
+    Database db(path, /*read_only=*/true);
+    EXPECT_EQ(db.count(task.workload_key(), task.target().to_string()), 8);
+    auto best = db.best(task.workload_key(), task.target().to_string());
+    ASSERT_TRUE(best);
+    EXPECT_EQ(te::steps_from_json(best->steps_json), *steps);
+  }
   std::filesystem::remove(path);
 }
+
+INSTANTIATE_TEST_SUITE_P(Records, TuneInto, ::testing::Values(".jsonl", ".db"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param + 1);
+                         });
 
 }  // namespace
 }  // namespace tessel::autotune

@@ -132,3 +132,30 @@ def test_gpu_matmul_matches_numpy():
     c = np.zeros((67, 81), np.float32)
     mod(a, b, c)
     np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_virtual_threads_are_loops_inside_each_thread():
+    n = 203
+    A = te.placeholder((n,), name="A")
+    C = te.compute((n,), lambda i: A[i] * 3.0 + 1.0, name="C")
+    s = te.create_schedule(C.op)
+    bx, rest = s[C].split(C.op.axis[0], factor=64)
+    vx, tx = s[C].split(rest, nparts=4)
+    s[C].bind(bx, te.thread_axis("blockIdx.x"))
+    s[C].bind(vx, te.thread_axis("vthread"))
+    s[C].bind(tx, te.thread_axis("threadIdx.x"))
+    mod = tessel.build(s, [A, C], target="cuda", name="virtual")
+    (kernel,) = mod.launch_info
+    assert kernel["grid"] == [4, 1, 1] and kernel["block"] == [16, 1, 1]  # 4 virtual threads each
+    assert "vthread" not in mod.source("cuda")
+    if not nvrtc_missing():
+        assert ".entry virtual_kernel" in mod.source("ptx")
+    # On the CPU a virtual-thread loop is an ordinary loop: the same schedule minus the GPU axes runs.
+    s2 = te.create_schedule(C.op)
+    outer, inner = s2[C].split(C.op.axis[0], nparts=4)
+    s2[C].bind(outer, te.thread_axis("vthread"))
+    f = tessel.build(s2, [A, C], target="llvm")
+    a = np.random.default_rng(3).standard_normal(n).astype(np.float32)
+    c = np.zeros(n, np.float32)
+    f(a, c)
+    np.testing.assert_allclose(c, a * 3 + 1, rtol=1e-5, atol=1e-6)  # FMA contraction

@@ -1,13 +1,15 @@
-// Measurement of candidate schedules: a builder that replays, lowers and JIT-compiles candidates
-// in parallel threads, and a runner that runs each compiled candidate in its own forked child
-// process with a timeout, so that a crash, a hang or a wrong answer costs one candidate and never
-// the tuner. Optionally each result is checked against the task's default schedule.
+// Measurement of candidate schedules. Candidates are replayed and lowered in parallel threads, then
+// each is JIT-compiled in its own forked child process (several at a time, each with the build
+// timeout); once every build is done the children run their candidate one at a time, each with
+// the run timeout. A crash, a hang or a wrong answer, in the build or the run, costs one candidate
+// and never the tuner. Optionally each result is checked against the task's default schedule.
 //
-// Test-only fault hook: TESSEL_TEST_FAULT="crash:N,hang:M,wrong:K" injects a segfault, a hang or a
-// corrupted output into the N-th, M-th, K-th candidate (0-based, counted per Measurer) inside its
-// child process.
+// Test-only fault hook: TESSEL_TEST_FAULT="crash:N,hang:M,wrong:K,buildhang:B" injects a segfault,
+// a hang or a corrupted output into the run of the N-th, M-th, K-th candidate, or a hang into the
+// build of the B-th (0-based, counted per Measurer), inside its child process.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +36,11 @@ struct MeasureOptions {
   double build_timeout_seconds = 30;
   bool check_correctness = true;
   bool flush_cache = false;          // write a buffer larger than the caches before every run
-  int build_threads = 2;
+  int build_threads = 2;             // lowering threads, and build children at once
   double tolerance = 1e-3;           // relative + absolute tolerance of the correctness check
+  // Polled while a batch is built and run; when it returns true the batch is abandoned (children
+  // killed) and Measurer::interrupted() says so. Also called from the lowering threads. Empty: never.
+  std::function<bool()> cancelled;
 };
 
 struct MeasureResult {
@@ -56,11 +61,16 @@ class Measurer {
   // Measures a batch of step lists; one result per entry, in order.
   std::vector<MeasureResult> measure(const std::vector<std::vector<te::Step>>& batch);
   int measured() const { return counter_; }
+  // Whether the last measure() was abandoned: options.cancelled() turned true, or a child died of
+  // SIGINT (a Ctrl-C at the terminal reaches the whole process group). Its results are not
+  // measurements and must be discarded.
+  bool interrupted() const { return interrupted_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int counter_ = 0;
+  bool interrupted_ = false;
 };
 
 }  // namespace tessel::autotune

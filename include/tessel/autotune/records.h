@@ -1,7 +1,9 @@
 // Tuning records as JSON lines: one measured candidate per line, appended (and fsync'ed) as the
 // search goes, so that a killed run loses nothing already written. Loading skips corrupt or
 // truncated lines and counts them. The best valid record per (workload key, target) serves the
-// graph compiler as a schedule provider.
+// graph compiler as a schedule provider. load_records, append_records and RecordScheduleProvider
+// take either a JSON-lines file (a path ending in .jsonl or .json) or an SQLite tuning database
+// (any other path; database.h). Reading never creates a missing database.
 //
 // Line format (version 1): {"version":1, "workload_key":..., "task":..., "target":"llvm -mtriple=...",
 // "hardware":{...}, "steps":{"version":1,"steps":[...]}, "costs":[seconds...], "error":0,
@@ -42,16 +44,18 @@ struct LoadedRecords {
   std::vector<TuningRecord> records;
   int corrupt_lines = 0;
 };
-// A missing file loads as empty.
+// A missing file loads as empty. A database that is corrupt or not a Tessel database is a CompileError.
 LoadedRecords load_records(const std::string& path);
-// Appends records (one line each) and fsyncs; CompileError when the file cannot be written.
+// Appends records (one line each) and fsyncs, or adds them to the database in one transaction;
+// CompileError when the file cannot be written.
 void append_records(const std::string& path, const std::vector<TuningRecord>& records);
 
 // The valid record with the lowest mean cost for (workload_key, target), if any.
 std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records, const std::string& workload_key,
                                         const std::string& target);
 
-// The graph compiler's schedule provider over a records file (read once, at construction).
+// The graph compiler's schedule provider over a records file or database (read once, at
+// construction; a missing one provides nothing).
 class RecordScheduleProvider : public relay::ScheduleProvider {
  public:
   explicit RecordScheduleProvider(const std::string& path);

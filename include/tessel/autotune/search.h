@@ -1,10 +1,14 @@
 // Schedule search: per task, an evolutionary search over annotated sketches guided by a cost
 // model, measuring batches of never-measured candidates; and the task scheduler that shares a
 // trial budget among the tasks of a graph (round-robin warm-up, then gradient-based allocation
-// minimising sum(weight * latency)). Every measurement is appended to a JSON-lines records file;
-// tuning resumes from the records already there.
+// minimising sum(weight * latency)). Every measured batch is appended to the records (a JSON-lines
+// file or a tuning database, records.h); tuning resumes from the records already there, and with a
+// database the cost model is saved into it and restored by the next run. Ctrl-C stops tuning
+// cleanly: the batch in flight is dropped, everything already stored is kept.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -22,12 +26,16 @@ struct TuneOptions {
   int trials = 200;              // measured candidates in total over all tasks (records already stored count)
   int batch_size = 16;           // candidates measured per round
   unsigned seed = 0;
-  std::string records_path;      // JSON lines; empty: keep nothing
+  std::string records_path;      // JSON lines (*.jsonl, *.json) or a tuning database; empty: keep nothing
   std::string cost_model = "xgboost";  // "xgboost" or "random"
   double epsilon = 0.1;          // share of purely random candidates per batch
   int population = 64;
   int generations = 3;
-  bool verbose = true;           // one progress line per round
+  // Progress on stdout: on a terminal a one-line bar redrawn in place, otherwise one plain line per
+  // round; a per-task summary table at the end.
+  bool verbose = true;
+  double time_budget_seconds = 0;     // no new batch starts after this long (0: no limit)
+  std::function<bool()> should_stop;  // asked between batches; true ends tuning
   MeasureOptions measure;
 };
 
@@ -37,16 +45,22 @@ class SearchPolicy {
   SearchPolicy(const SearchTask& task, CostModel* model, const TuneOptions& options, unsigned seed);
   const SearchTask& task() const { return task_; }
   const std::vector<Sketch>& sketches() const { return sketches_; }
-  // Up to n step lists never measured before (fewer when the space seems exhausted).
+  // Up to n step lists never measured before (fewer when the space seems exhausted). The first
+  // batch starts with the task's default schedule (te::ops::default_schedule, what an untuned
+  // compile runs) unless the records hold it already, so the best record never loses to it.
   std::vector<std::vector<te::Step>> next_batch(int n);
   // Registers measurement results of a batch (same order as next_batch returned).
   void record_results(const std::vector<std::vector<te::Step>>& batch, const std::vector<MeasureResult>& results);
-  // Marks stored records of this task as measured (resume); returns how many matched.
+  // Resumes from stored records: those of this task (workload and target) count as measured and
+  // never come again, and the best valid ones whose steps decode to a candidate of this task's
+  // sketches (candidate_from_steps) seed the population; returns how many records matched.
   int resume_from(const std::vector<TuningRecord>& records);
   double best_cost() const { return best_cost_; }
   const std::string& best_steps_json() const { return best_steps_; }
   int trials() const { return trials_; }
   const std::vector<double>& best_history() const { return history_; }  // best cost after each batch
+  // The measured candidates that parents come from (stored seeds and this run's), best first.
+  const std::vector<std::pair<double, Candidate>>& elite() const { return elite_; }
 
  private:
   double score_one(const Candidate& c, std::string* steps_json);
@@ -56,8 +70,10 @@ class SearchPolicy {
   std::mt19937_64 rng_;
   std::vector<Sketch> sketches_;
   std::set<std::string> measured_;  // step-list JSON of everything measured or stored
-  std::vector<std::pair<double, Candidate>> elite_;  // measured candidates of this run, best first
+  std::vector<std::pair<double, Candidate>> elite_;  // measured candidates (stored and this run's), best first
   std::vector<std::pair<std::string, Candidate>> pending_;  // batch handed out, awaiting results
+  bool baseline_offered_ = false;   // the default schedule was considered for a batch
+  std::string baseline_json_;       // its step list, when it was handed out
   double best_cost_;
   std::string best_steps_;
   int trials_ = 0;
@@ -65,21 +81,34 @@ class SearchPolicy {
 };
 
 // Tunes all tasks together; returns the best mean cost (seconds) per task (+inf if none valid).
+// While tune() runs, SIGINT (Ctrl-C) is caught (the previous handler comes back when it returns or
+// throws): the batch in flight is abandoned and not recorded, tune() returns what it has, and
+// interrupted() is true.
 class TaskScheduler {
  public:
   TaskScheduler(std::vector<SearchTask> tasks, TuneOptions options);
   ~TaskScheduler();
+  TaskScheduler(const TaskScheduler&) = delete;
+  TaskScheduler& operator=(const TaskScheduler&) = delete;
   std::vector<double> tune();
+  bool interrupted() const { return interrupted_.load(); }
   const std::vector<std::unique_ptr<SearchPolicy>>& policies() const { return policies_; }
 
  private:
   int pick_task(int round);
+  void load_cost_model();
+  void save_cost_model();
+  void print_progress(int round, int task, int total_trials, int batch, int errors, double elapsed);
+  void print_summary() const;
   std::vector<SearchTask> tasks_;
   TuneOptions options_;
   std::unique_ptr<CostModel> model_;
   std::vector<std::unique_ptr<SearchPolicy>> policies_;
   std::vector<std::unique_ptr<Measurer>> measurers_;
   std::mt19937_64 rng_;
+  std::atomic<bool> interrupted_{false};  // set by the SIGINT handler or a child killed by SIGINT
+  bool progress_on_terminal_ = false;
+  size_t progress_width_ = 0;             // length of the bar line last drawn (0: none)
 };
 
 }  // namespace tessel::autotune

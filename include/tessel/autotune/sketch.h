@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -64,5 +65,12 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
                            std::mt19937_64& rng);
 // Applies a candidate to a fresh schedule of the task (CompileError when it does not apply).
 te::Schedule apply_candidate(const SearchTask& task, const std::vector<Sketch>& sketches, const Candidate& candidate);
+// The inverse of apply_candidate: a candidate of one of `sketches` whose step list is exactly
+// `steps`, if there is one. Each sketch's steps are read back, in the order apply_candidate writes
+// them, into annotation numbers; a reading is accepted only when applying it reproduces `steps`
+// step for step, so the result is always sound. Steps from other schedules (another version of
+// these rules, hand-written ones) give nothing.
+std::optional<Candidate> candidate_from_steps(const SearchTask& task, const std::vector<Sketch>& sketches,
+                                              const std::vector<te::Step>& steps);
 
 }  // namespace tessel::autotune

@@ -2,6 +2,12 @@
 // group to one TE compute DAG, schedule it (a schedule provider's steps for its workload key, else
 // the operator library's default schedule), lower to loop IR and assemble an ExecutionPlan whose
 // constants are the graph's weights. Identical workloads are compiled once.
+//
+// Target "cuda [-arch=sm_XX]": the graph pipeline runs without the CPU layout alteration, every
+// group gets the operator library's default GPU schedule (te/ops/gpu_schedules.cc; tuned
+// schedules are not looked up for GPUs yet), each kernel is checked by the CUDA code generator
+// at compile time (an op it cannot run is a CompileError naming the group and its ops), and
+// export_library writes a CUDA module library (codegen/export_cuda.h).
 #pragma once
 
 #include <memory>
@@ -9,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tessel/codegen/cuda.h"
 #include "tessel/codegen/export.h"
 #include "tessel/relay_like/graph.h"
 #include "tessel/relay_like/transforms.h"
@@ -26,7 +33,7 @@ class ScheduleProvider {
 };
 
 struct CompileOptions {
-  std::string target = "llvm";         // codegen::Target::parse syntax
+  std::string target = "llvm";         // codegen::Target::parse syntax, or "cuda [-arch=sm_XX]"
   std::string name = "tessel_module";  // module name in the metadata
   const ScheduleProvider* schedules = nullptr;  // none: default schedules everywhere
   bool optimize = true;                // run the graph pipeline before fusion
@@ -43,14 +50,15 @@ struct CompiledWorkload {
 
 struct CompiledModule {
   codegen::ExecutionPlan plan;
-  codegen::Target target;
+  codegen::Target target;  // the CPU target; for a CUDA module the host the library is built on
+  std::optional<codegen::CudaTarget> cuda;  // set for target "cuda ..."
   Graph graph;       // the optimised graph that was fused
   FusionPlan fusion;
   std::vector<CompiledWorkload> workloads;
   int num_tuned() const;
   // "3 of 7 workloads tuned, 4 used default schedules"
   std::string summary() const;
-  // Writes the shared library (codegen::export_library).
+  // Writes the shared library (codegen::export_library, or export_cuda_library for CUDA).
   void export_library(const std::string& path) const;
 };
 

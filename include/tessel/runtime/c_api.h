@@ -30,6 +30,7 @@ typedef enum {
   TESSEL_ERROR_OUT_OF_MEMORY = 10,
   TESSEL_ERROR_CORRUPT_MODULE = 11,   /* the embedded plan or metadata is inconsistent */
   TESSEL_ERROR_INTERNAL = 12,         /* a bug in the runtime */
+  TESSEL_ERROR_NO_DEVICE = 13,        /* the module runs on a GPU, and no usable GPU or driver is here */
 } TesselStatus;
 
 /* Message of the last failure on this thread ("" when none). Valid until the next failing call. */
@@ -39,12 +40,21 @@ const char* tessel_status_name(int32_t status);
 /* TESSEL_MODULE_FORMAT_VERSION of the runtime actually loaded. */
 int32_t tessel_runtime_format_version(void);
 
-/* ---- Tensors: CPU memory, 64-byte aligned, owned by the runtime or imported through DLPack ---- */
+/* ---- Tensors: CPU or CUDA device memory, owned by the runtime or imported through DLPack ---- */
 typedef struct TesselTensor TesselTensor;
 
-/* Allocates an uninitialised compact tensor (data aligned to 64 bytes). device must be the CPU. */
+/* Allocates an uninitialised compact tensor: CPU memory aligned to 64 bytes (kDLCPU), or memory
+ * of CUDA device 0 (kDLCUDA, through the driver, which is loaded on first use; without a GPU or
+ * driver this fails with TESSEL_ERROR_NO_DEVICE). */
 int32_t tessel_tensor_alloc(int32_t ndim, const int64_t* shape, DLDataType dtype, DLDevice device,
                             TesselTensor** out);
+/* Copies src into dst: same shape and dtype, each on the CPU (any strides) or a CUDA device
+ * (compact). Host <-> device copies go through the CUDA driver and wait for completion. */
+int32_t tessel_tensor_copy(const DLTensor* src, DLTensor* dst);
+/* TESSEL_OK when a CUDA GPU can be used (libcuda.so.1 loads, cuInit and device 0 succeed);
+ * otherwise TESSEL_ERROR_NO_DEVICE with the reason as the last error. Nothing links against
+ * CUDA: the driver is opened with dlopen. */
+int32_t tessel_cuda_available(void);
 void tessel_tensor_free(TesselTensor* tensor);
 /* A view of the tensor (owned by it; valid while it lives). */
 int32_t tessel_tensor_as_dltensor(TesselTensor* tensor, const DLTensor** out);
@@ -67,7 +77,11 @@ typedef struct {
 } TesselTensorInfo;
 
 /* Loads an exported module library: checks the file, the format version, the architecture and
- * the CPU features it needs (a CPU lacking one is reported here, never by a crash later). */
+ * the CPU features it needs (a CPU lacking one is reported here, never by a crash later).
+ * A module compiled for target "cuda" (metadata target.kind) carries PTX (and a cubin) that is
+ * loaded into CUDA device 0 here, with its memory plan, inputs, outputs and weights in device
+ * memory; without a GPU or driver loading fails with TESSEL_ERROR_NO_DEVICE. Inputs and outputs
+ * of such a module may be CPU tensors (copied to and from the device) or CUDA tensors. */
 int32_t tessel_module_load(const char* path, TesselModule** out);
 void tessel_module_free(TesselModule* module);
 
@@ -87,15 +101,19 @@ int32_t tessel_module_set_input(TesselModule* module, const char* name, const DL
 int32_t tessel_module_set_input_index(TesselModule* module, int32_t index, const DLTensor* value);
 /* Uses the caller's memory for the input, without copying, until the next set_input on that
  * index. value must be compact and its data 64-byte aligned; it must stay alive while runs use it.
- * value == NULL goes back to the module's own input buffer. */
+ * value == NULL goes back to the module's own input buffer. For a CUDA module a CPU value is
+ * copied to the device at each run (so runs see its current contents), a CUDA value is used in
+ * place. */
 int32_t tessel_module_set_input_zero_copy(TesselModule* module, int32_t index, const DLTensor* value);
 /* Makes runs write output `index` straight into the caller's memory (compact, 64-byte aligned)
- * until it is unbound with value == NULL (back to the module's own output buffer). */
+ * until it is unbound with value == NULL (back to the module's own output buffer). For a CUDA
+ * module a CPU value receives a copy at the end of each run. */
 int32_t tessel_module_set_output_zero_copy(TesselModule* module, int32_t index, const DLTensor* value);
 
 /* Runs every kernel of the plan once, in order. */
 int32_t tessel_module_run(TesselModule* module);
-/* Copies output `index` into `dst` (any strides, CPU; shape and dtype must match). */
+/* Copies output `index` into `dst` (shape and dtype must match; CPU with any strides, or for a
+ * CUDA module also a compact CUDA tensor). */
 int32_t tessel_module_get_output(const TesselModule* module, int32_t index, DLTensor* dst);
 /* Runs the plan `repeat` times (>= 1), timing each kernel call, and returns a text table
  * (per node: kernel, calls, median and mean microseconds, share of the total) owned by the

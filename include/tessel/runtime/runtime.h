@@ -39,12 +39,26 @@ struct TensorInfo {
   DLDataType dtype{};
 };
 
-// An owned CPU tensor: compact, 64-byte aligned (allocated), or imported from DLPack.
+// True when a CUDA GPU can be used; otherwise false with the reason in *why (no driver, cuInit's
+// error). Nothing links against CUDA: the driver is opened with dlopen on first use.
+inline bool cuda_available(std::string* why = nullptr) {
+  int32_t status = tessel_cuda_available();
+  if (why != nullptr) *why = status == TESSEL_OK ? "" : tessel_get_last_error();
+  return status == TESSEL_OK;
+}
+
+// Copies src into dst (same shape and dtype; CPU with any strides or compact CUDA memory on
+// either side).
+inline void copy(const DLTensor& src, DLTensor& dst) { check(tessel_tensor_copy(&src, &dst)); }
+
+// An owned tensor: compact, 64-byte aligned CPU memory or CUDA device memory (allocated), or
+// imported from DLPack.
 class Tensor {
  public:
-  static Tensor empty(const std::vector<int64_t>& shape, DLDataType dtype) {
+  // device {kDLCUDA, 0} allocates GPU memory (Error TESSEL_ERROR_NO_DEVICE without a GPU).
+  static Tensor empty(const std::vector<int64_t>& shape, DLDataType dtype, DLDevice device = DLDevice{kDLCPU, 0}) {
     TesselTensor* handle = nullptr;
-    check(tessel_tensor_alloc(static_cast<int32_t>(shape.size()), shape.data(), dtype, DLDevice{kDLCPU, 0}, &handle));
+    check(tessel_tensor_alloc(static_cast<int32_t>(shape.size()), shape.data(), dtype, device, &handle));
     return Tensor(handle);
   }
   // Takes ownership of `managed` without copying (on failure the caller keeps it).
