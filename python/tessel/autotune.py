@@ -1,18 +1,31 @@
-"""The auto-scheduler: search tasks, tuning into a JSON-lines records file, and using the best
-records when building a single operator (``Task.apply_best``) or a whole graph (``compile``).
+"""The auto-scheduler: search tasks, tuning into the tuning-record database (or a JSON-lines
+records file), the tuning curve, and using the best records when building a single operator
+(``Task.apply_best``) or a whole graph (``compile``).
 
-    task = autotune.Task.from_compute(C, target="llvm")
-    autotune.tune([task], trials=200, records="tuning.jsonl", seed=0)
-    s, args = task.apply_best("tuning.jsonl")
-    f = tessel.build(s, args)
+    tasks = autotune.extract_tasks(graph, params, target="llvm")
+    autotune.tune(tasks, trials=2000, db="tuning.db")   # progress, resumable, Ctrl-C keeps records
+    lib = autotune.compile(graph, params, db="tuning.db")
+
+Without ``records`` or ``db`` the default database is used: ``$TESSEL_DB``, else
+``~/.cache/tessel/tuning.db``. A path ending in ``.jsonl``/``.json`` is a JSON-lines file, any other
+path an SQLite database.
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from tessel import TesselError
+
+__all__ = [
+    "Task", "extract_tasks", "tune", "compile", "task_table", "tuning_curve", "plot_tuning_curve",
+    "stored_records", "canonical_target", "resolve_records_path", "default_database_path",
+]  # and Database (tessel.database.Database, loaded on first use)
 
 
 def _native() -> Any:
@@ -20,6 +33,58 @@ def _native() -> Any:
     if not hasattr(_tessel, "autotune"):
         raise TesselError("this build of tessel has no auto-scheduler (tessel_autotune was not built)")
     return _tessel.autotune
+
+
+def _database_module() -> Optional[Any]:
+    """``tessel.database`` when this build has the SQLite tuning database, else None."""
+    try:
+        from tessel import database
+    except ImportError:
+        return None
+    return database
+
+
+def default_database_path() -> str:
+    """``$TESSEL_DB`` if set, else ``~/.cache/tessel/tuning.db``."""
+    database = _database_module()
+    if database is not None:
+        return str(database.default_database_path())
+    explicit = os.environ.get("TESSEL_DB")
+    return explicit if explicit else str(Path.home() / ".cache" / "tessel" / "tuning.db")
+
+
+def __getattr__(name: str) -> Any:
+    """``autotune.Database`` is ``tessel.database.Database`` (loaded on first use)."""
+    if name == "Database":
+        database = _database_module()
+        if database is None:
+            raise TesselError("this build of tessel has no tuning database (tessel.database is missing)")
+        return database.Database
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_jsonl_path(path: str) -> bool:
+    """Whether ``path`` names a JSON-lines records file rather than a database."""
+    return str(path).endswith((".jsonl", ".json"))
+
+
+def resolve_records_path(records: Optional[str] = None, db: Optional[str] = None) -> str:
+    """The records file or database a call works on: ``db``, else ``records``, else the default
+    database."""
+    if db is not None:
+        return os.fspath(db)
+    if records is not None:
+        return os.fspath(records)
+    return default_database_path()
+
+
+def canonical_target(target: str) -> str:
+    """The full target string records are keyed by (``"llvm"`` becomes the host's triple, CPU and
+    features). TesselError for a string that is not a target."""
+    from tessel import _tessel
+    if not isinstance(target, str):
+        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
+    return str(_tessel.codegen.Target.parse(target))
 
 
 class Task:
@@ -45,6 +110,11 @@ class Task:
         return self._native.name
 
     @property
+    def target(self) -> str:
+        """The full target string of this task's records."""
+        return self._native.target
+
+    @property
     def weight(self) -> float:
         """How many fused groups of the graph use this workload."""
         return self._native.weight
@@ -57,57 +127,221 @@ class Task:
     def args(self) -> List[Any]:
         return list(self._native.args)
 
-    def best(self, records: str) -> Optional[Tuple[str, float]]:
-        """(steps JSON, mean seconds) of the best valid record, or None."""
-        return self._native.best_steps_json(records)
+    def best(self, records: Optional[str] = None) -> Optional[Tuple[str, float]]:
+        """(steps JSON, mean seconds) of the best valid record for this task's workload and
+        target in ``records`` (a JSON-lines file or a database; default: the default database),
+        or None."""
+        return self._native.best_steps_json(resolve_records_path(records))
 
-    def apply_best(self, records: str) -> Tuple[Any, List[Any]]:
+    def apply_best(self, records: Optional[str] = None) -> Tuple[Any, List[Any]]:
         """The schedule of the best record (replayed onto this task's DAG) and the kernel arguments."""
-        best = self.best(records)
+        path = resolve_records_path(records)
+        best = self.best(path)
         if best is None:
-            raise TesselError(f"no valid tuning record for task {self.name} ({self.workload_key}) in {records}")
+            raise TesselError(f"no valid tuning record for task {self.name} ({self.workload_key}) in {path}")
         return self._native.replay(best[0]), self.args
 
     def __repr__(self) -> str:
         return f"Task({self.name}, key={self.workload_key[:8]}, weight={self.weight:g})"
 
 
-def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm") -> List[Task]:
-    """The distinct workloads of ``graph`` as the compiler will build them, weighted by use."""
+def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
+                  verbose: bool = False) -> List[Task]:
+    """The distinct workloads of ``graph`` as the compiler will build them, weighted by use.
+    With ``verbose``, prints them as a table (``task_table``)."""
     if params:
         graph = graph.copy()
         for key, value in params.items():
             graph.set_param(key, np.ascontiguousarray(value))
     native_graph = getattr(graph, "_native", graph)
-    return [Task(t) for t in _native().extract_tasks(native_graph, target)]
+    tasks = [Task(t) for t in _native().extract_tasks(native_graph, target)]
+    if verbose:
+        print(task_table(tasks), flush=True)
+    return tasks
 
 
-def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: str = "tuning.jsonl",
+def stored_records(path: str, workload_keys: Optional[Sequence[str]] = None,
+                   target: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The records in ``path`` (database or JSON lines; a missing file has none) in insertion
+    order, as dicts with at least ``workload_key``, ``target`` and ``mean_seconds`` (inf for a
+    failed measurement), optionally only those of ``workload_keys`` and ``target``."""
+    keys = set(workload_keys) if workload_keys is not None else None
+    if not Path(path).exists():
+        return []
+    rows: List[Dict[str, Any]] = []
+    if is_jsonl_path(path):
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                    costs = [float(c) for c in record.get("costs", [])]
+                    row = {"workload_key": str(record["workload_key"]), "task_name": record.get("task", ""),
+                           "target": str(record["target"]), "error": int(record.get("error", 0)),
+                           "costs": costs}
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue  # corrupt or truncated line: the native loader skips it too
+                row["mean_seconds"] = (sum(costs) / len(costs)) if costs and row["error"] == 0 else math.inf
+                rows.append(row)
+    else:
+        database = _database_module()
+        if database is None:
+            raise TesselError(f"cannot read {path}: this build of tessel has no tuning database")
+        rows = list(database.Database(path, read_only=True).records())
+    return [r for r in rows if (keys is None or r["workload_key"] in keys)
+            and (target is None or r["target"] == target)]
+
+
+def _format_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
+
+
+def task_table(tasks: Sequence[Task], records: Optional[str] = None) -> str:
+    """The tasks as a short table: index, name, weight, GFLOP, workload key, and with ``records``
+    the stored measurements and best latency per task (what a resumed run starts from)."""
+    stored: Dict[str, List[float]] = {}
+    if records is not None and tasks:
+        for r in stored_records(records, [t.workload_key for t in tasks], tasks[0].target):
+            stored.setdefault(r["workload_key"], []).append(r["mean_seconds"])
+    header = f"{'#':>3}  {'task':<28} {'weight':>6} {'MFLOP':>9}  {'workload':<12}"
+    if records is not None:
+        header += f" {'stored':>7} {'best':>11}"
+    lines = [f"{len(tasks)} task(s) for {tasks[0].target if tasks else '-'}:", header, "-" * len(header)]
+    for i, t in enumerate(tasks):
+        line = f"{i:>3}  {t.name[:28]:<28} {t.weight:>6g} {t.flop_count * 1e-6:>9.1f}  {t.workload_key[:12]:<12}"
+        if records is not None:
+            costs = stored.get(t.workload_key, [])
+            line += f" {len(costs):>7} {_format_seconds(min(costs, default=math.inf)):>11}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _native_tune_accepts(keyword: str) -> bool:
+    doc = getattr(_native().tune, "__doc__", "") or ""
+    return keyword in doc
+
+
+def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optional[str] = None,
          db: Optional[str] = None, seed: int = 0, cost_model: str = "xgboost", batch_size: int = 16,
          verbose: bool = True, repeat: int = 3, min_repeat_seconds: float = 0.02,
-         run_timeout_seconds: float = 10.0, check_correctness: bool = True) -> List[float]:
-    """Tunes ``tasks`` with a total budget of ``trials`` measurements (records already in the file
-    count, so running again resumes). Prints one progress line per round. Returns the best mean
-    seconds per task (inf where nothing valid was found)."""
+         run_timeout_seconds: float = 10.0, check_correctness: bool = True,
+         time_budget_seconds: float = 0.0) -> List[float]:
+    """Tunes ``tasks`` with a total budget of ``trials`` measurements into ``db`` (or ``records``;
+    default: the default database). Records already stored count, so running again resumes.
+    ``time_budget_seconds`` > 0 starts no new batch after that long. With ``verbose``, prints the
+    task table and progress (a bar on a terminal, plain lines otherwise). Returns the best mean
+    seconds per task (inf where nothing valid was found). Ctrl-C stops tuning and raises
+    KeyboardInterrupt; every record measured before it is kept."""
     if isinstance(tasks, Task):
         tasks = [tasks]
-    path = db if db is not None else records
+    tasks = list(tasks)
+    if not tasks:
+        raise TesselError("tune: no tasks")
+    if trials < 0:
+        raise TesselError(f"tune: trials must be at least 0, got {trials}")
+    if time_budget_seconds < 0:
+        raise TesselError(f"tune: time_budget_seconds must be at least 0, got {time_budget_seconds}")
+    path = resolve_records_path(records, db)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        print(task_table(tasks, path), flush=True)
+    arguments: Dict[str, Any] = {}
+    if time_budget_seconds > 0:
+        if _native_tune_accepts("time_budget_seconds"):
+            arguments["time_budget_seconds"] = float(time_budget_seconds)
+        else:  # an older native build: the trial count alone bounds the run
+            print("[tessel] note: this build of tessel ignores the tuning time budget", flush=True)
     return _native().tune([t._native for t in tasks], int(trials), path, int(seed), cost_model, int(batch_size),
                           bool(verbose), int(repeat), float(min_repeat_seconds), float(run_timeout_seconds),
-                          bool(check_correctness))
+                          bool(check_correctness), **arguments)
+
+
+def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[str, Any]:
+    """How tuning progressed, from the stored records of ``tasks`` (their workloads, their target)
+    in insertion order. Returns ``trials`` (1..n); ``per_task`` (each task's best mean seconds so
+    far after each trial, inf until it has a valid record); ``estimate`` (sum over the tasks of
+    weight x best so far: the estimated model latency, nan until every task has a valid record);
+    ``partial`` (the same sum over the tasks that have one) and ``covered`` (how many do)."""
+    tasks = list(tasks)
+    path = resolve_records_path(records)
+    index = {t.workload_key: i for i, t in enumerate(tasks)}
+    rows = stored_records(path, list(index), tasks[0].target if tasks else None)
+    best = [math.inf] * len(tasks)
+    per_task: List[List[float]] = [[] for _ in tasks]
+    estimate: List[float] = []
+    partial: List[float] = []
+    covered: List[int] = []
+    for row in rows:
+        i = index[row["workload_key"]]
+        best[i] = min(best[i], float(row["mean_seconds"]))
+        for j in range(len(tasks)):
+            per_task[j].append(best[j])
+        finite = [t.weight * b for t, b in zip(tasks, best) if math.isfinite(b)]
+        covered.append(len(finite))
+        partial.append(sum(finite) if finite else math.nan)
+        estimate.append(partial[-1] if len(finite) == len(tasks) else math.nan)
+    return {"trials": list(range(1, len(rows) + 1)), "per_task": per_task, "estimate": estimate,
+            "partial": partial, "covered": covered,
+            "names": [f"{i}: {t.name}" for i, t in enumerate(tasks)], "weights": [t.weight for t in tasks]}
+
+
+def plot_tuning_curve(tasks: Sequence[Task], path: Union[str, os.PathLike], records: Optional[str] = None,
+                      title: str = "Tessel tuning curve") -> Dict[str, Any]:
+    """Draws ``tuning_curve`` as a PNG at ``path`` (matplotlib, Agg backend): the estimated model
+    latency against trials on top (dashed while only some tasks have a valid record: their sum),
+    each task's best latency so far below. Returns the curve."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise TesselError(f"plotting needs matplotlib ({error}); install python3-matplotlib") from None
+    curve = tuning_curve(tasks, records)
+    trials = curve["trials"]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
+    top.plot(trials, [e * 1e3 for e in curve["estimate"]], color="tab:blue", linewidth=2, drawstyle="steps-post",
+             label=f"all {len(curve['names'])} tasks")
+    partial = [(x, p * 1e3) for x, p, c in zip(trials, curve["partial"], curve["covered"]) if c < len(curve["names"])]
+    if partial:
+        xs, ys = zip(*partial)
+        top.plot(xs, ys, color="tab:gray", linestyle="--", linewidth=1, drawstyle="steps-post",
+                 label=f"tasks with a valid record so far (at the end: {curve['covered'][-1]})")
+    top.set_ylabel("estimated model latency (ms)\nsum of weight x best task latency")
+    top.set_title(title)
+    top.grid(True, alpha=0.3)
+    if trials:
+        top.legend(fontsize=8, loc="upper right")
+    for name, values in zip(curve["names"], curve["per_task"]):
+        finite = [(x, v * 1e3) for x, v in zip(trials, values) if math.isfinite(v)]
+        if finite:
+            xs, ys = zip(*finite)
+            bottom.step(xs, ys, where="post", label=name, linewidth=1)
+    bottom.set_yscale("log")
+    bottom.set_xlabel("trials (measurements stored, in order)")
+    bottom.set_ylabel("best task latency so far (ms)")
+    bottom.grid(True, which="both", alpha=0.3)
+    if len(curve["names"]) <= 24 and any(math.isfinite(v[-1]) for v in curve["per_task"] if v):
+        bottom.legend(fontsize=6, ncol=2, loc="upper right")
+    figure.tight_layout()
+    figure.savefig(os.fspath(path), dpi=100)
+    plt.close(figure)
+    return curve
 
 
 def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",  # noqa: A001
             records: Optional[str] = None, db: Optional[str] = None, name: str = "tessel_module",
             verbose: bool = True) -> Any:
-    """``tessel.compile`` with the best tuning records of ``records`` (or ``db``) applied."""
-    from tessel.compiler import CompiledModule, compile as plain_compile
-    path = db if db is not None else records
-    if path is None:
-        return plain_compile(graph, params, target=target, name=name, verbose=verbose)
+    """``tessel.compile`` with the best tuning records of ``db`` (or ``records``; default: the
+    default database) for ``target`` applied; every other workload uses its default schedule.
+    With ``verbose``, prints "N of M workloads tuned, K used default schedules"."""
+    from tessel.compiler import CompiledModule
+    path = resolve_records_path(records, db)
     if params:
         graph = graph.copy()
         for key, value in params.items():
             graph.set_param(key, np.ascontiguousarray(value))
+    if not isinstance(target, str):
+        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
     native_graph = getattr(graph, "_native", graph)
     return CompiledModule(_native().compile_with_records(native_graph, path, target, name, verbose))
