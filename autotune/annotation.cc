@@ -129,8 +129,9 @@ int sample_parallel_depth(const std::vector<int64_t>& extents, int cores, std::m
 }
 
 // Makes sure a candidate's parallel loop feeds every core when the iteration space allows it:
-// a kTile stage whose outermost tile level is too small gets its cache (S1), then middle (S2)
-// tile levels shrunk (largest first), and the parallel depth is raised to the minimal one.
+// a kTile stage whose outermost tile level is too small gets its cache (S1), then middle (S2),
+// then register (S3, but not the innermost axis's vector) tile levels shrunk (largest first), and
+// the parallel depth is raised to the minimal one.
 void ensure_parallelism(const StagePlan& plan, StageAnnotation& a, const StageExtents& e, int cores) {
   if (plan.rule == StageRule::kTile) {
     auto total = [&]() {
@@ -138,10 +139,12 @@ void ensure_parallelism(const StagePlan& plan, StageAnnotation& a, const StageEx
       for (int64_t x : parallel_extents(plan, a, e)) p *= x;
       return p;
     };
-    for (int level = 0; level < 2 && total() < cores; ++level) {
+    for (int level = 0; level < 3 && total() < cores; ++level) {
       for (;;) {
         int widest = -1;
-        for (size_t d = 0; d < a.spatial.size(); ++d) {
+        // The register tile (S3) of the innermost axis is the vector: never shrunk.
+        size_t axes = level == 2 && !a.spatial.empty() ? a.spatial.size() - 1 : a.spatial.size();
+        for (size_t d = 0; d < axes; ++d) {
           if (a.spatial[d][level] > 1 && (widest < 0 || a.spatial[d][level] > a.spatial[widest][level])) {
             widest = static_cast<int>(d);
           }
@@ -171,13 +174,22 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
   a.spatial.assign(nd, {1, 1, 1});
   int64_t inner = e.spatial[nd - 1];
   int64_t vec = inner <= 2 * lanes ? inner : pick<int64_t>({lanes, lanes, 2 * lanes}, rng);
+  if (inner > lanes && inner % lanes != 0 && chance(0.5, rng)) {
+    // Not a whole number of vectors (ow = 28 or 14 of an NCHW conv): a divisor of up to 2 vectors.
+    std::vector<int64_t> d = divisors_between(inner, lanes / 2, 2 * lanes);
+    if (!d.empty()) vec = pick(d, rng);
+  }
   vec = std::min(vec, inner);
   a.spatial[nd - 1][2] = vec;
   int64_t budget = std::max<int64_t>(1, 24 / ceil_div(vec, lanes));  // accumulator registers
-  int row = -1;
-  for (int d = nd - 2; d >= 0 && row < 0; --d) {
-    if (e.spatial[d] > 1) row = d;
+  // The row axis: the nearest outer axis with more than one iteration half of the time (ow of an
+  // NCHWc conv, rows of a matmul), else any of them (output channels of an NCHW conv).
+  std::vector<int> outer_axes;
+  for (int d = nd - 2; d >= 0; --d) {
+    if (e.spatial[d] > 1) outer_axes.push_back(d);
   }
+  int row = -1;
+  if (!outer_axes.empty()) row = chance(0.5, rng) ? outer_axes[0] : pick(outer_axes, rng);
   if (row >= 0) {
     int64_t extent = e.spatial[row];
     std::vector<int64_t> sizes = divisors_between(extent, 4, std::min<int64_t>(14, budget));
@@ -187,13 +199,10 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
     }
     if (!sizes.empty()) a.spatial[row][2] = pick(sizes, rng);
     int64_t left = budget / a.spatial[row][2];
-    if (left >= 2 && chance(0.25, rng)) {
-      for (int d = row - 1; d >= 0; --d) {
-        if (e.spatial[d] > 1) {
-          a.spatial[d][2] = std::min<int64_t>({left, e.spatial[d], pick<int64_t>({2, 2, 3, 4}, rng)});
-          break;
-        }
-      }
+    if (left >= 2 && outer_axes.size() >= 2 && chance(0.35, rng)) {
+      int second = row;
+      while (second == row) second = pick(outer_axes, rng);
+      a.spatial[second][2] = std::min<int64_t>({left, e.spatial[second], pick<int64_t>({2, 2, 3, 4}, rng)});
     }
   }
   for (int d = 0; d < nd; ++d) {

@@ -8,6 +8,7 @@
 
 #include "tessel/autotune/search.h"
 #include "tessel/ir/error.h"
+#include "sketch_internal.h"
 
 namespace tessel::autotune {
 
@@ -79,12 +80,18 @@ std::vector<std::vector<te::Step>> SearchPolicy::next_batch(int n) {
   pending_.clear();
   std::uniform_real_distribution<double> unit(0, 1);
   // Random samples come from sketches that tile a reduction three times as often as from the
-  // others (a plain loop nest of a matmul or conv is rarely competitive).
+  // others (a plain loop nest of a matmul or conv is rarely competitive), and among those, twice
+  // as often from the ones that compute padding at the root: an inlined padding select splits
+  // the conv's loops at the borders, which multiplies the code LLVM compiles (measurement time).
+  StageFacts facts = analyze_stages(task_);
   std::vector<double> sketch_weights;
   for (const Sketch& sk : sketches_) {
-    bool tiles = false;
-    for (const StagePlan& p : sk.plans) tiles |= p.rule == StageRule::kTile;
-    sketch_weights.push_back(tiles ? 3.0 : 1.0);
+    bool tiles = false, root_padding = false;
+    for (const StagePlan& p : sk.plans) {
+      tiles |= p.rule == StageRule::kTile;
+      root_padding |= p.rule == StageRule::kSimple && facts.stages[p.stage].conditional && !facts.stages[p.stage].output;
+    }
+    sketch_weights.push_back(tiles ? (root_padding ? 6.0 : 3.0) : 1.0);
   }
   std::discrete_distribution<int> pick_sketch(sketch_weights.begin(), sketch_weights.end());
   auto random_candidate = [&]() { return sample_candidate(task_, sketches_, pick_sketch(rng_), rng_); };

@@ -17,7 +17,7 @@ the ratios.
     python3 bench/models_untuned.py [--models resnet18,resnet50,mobilenet_v2,bert]
                                     [--layers 12] [--threads 2] [--runs 20] [--ort-dir DIR]
 
-ONNX Runtime: --ort-dir (or TESSEL_ORT_DIR) names a folder holding node_modules/onnxruntime-node,
+ONNX Runtime: --ort-dir (or TESSEL_ORT_DIR, else where `tessel demo` looks) names a folder holding node_modules/onnxruntime-node,
 e.g. one made with `npm install --ignore-scripts onnxruntime-node`. Without it, ONNX Runtime
 is reported unavailable and the PyTorch ratio stays.
 """
@@ -25,10 +25,7 @@ is reported unavailable and the PyTorch ratio stays.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +58,7 @@ import torch  # noqa: E402
 import tessel  # noqa: E402
 import tessel.runtime  # noqa: E402
 from tessel.frontend import from_onnx  # noqa: E402
+from tessel.main_job import OrtWorker, find_onnxruntime_node, time_engines, timed  # noqa: E402
 
 
 def build_model(name: str) -> Tuple[torch.nn.Module, np.ndarray]:
@@ -81,105 +79,6 @@ def build_model(name: str) -> Tuple[torch.nn.Module, np.ndarray]:
 # A persistent ONNX Runtime worker: "run K" on stdin answers one JSON line with K timings (ms);
 # "out" writes the first output next to the input file. Rounds of each engine are interleaved so
 # that all three see the same load on a shared machine.
-ORT_SCRIPT = r"""
-const fs = require('fs');
-const path = require('path');
-const readline = require('readline');
-const ort = require(path.join(process.argv[2], 'node_modules', 'onnxruntime-node'));
-(async () => {
-  const [, , , model, inputName, inputFile, shapeText, threads] = process.argv;
-  const shape = JSON.parse(shapeText);
-  const buffer = fs.readFileSync(inputFile);
-  const data = new Float32Array(buffer.buffer, buffer.byteOffset, buffer.byteLength / 4);
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all'});
-  const feeds = {}; feeds[inputName] = new ort.Tensor('float32', data, shape);
-  let out = await session.run(feeds);
-  console.log(JSON.stringify({ready: true}));
-  for await (const line of readline.createInterface({input: process.stdin})) {
-    const [command, count] = line.trim().split(' ');
-    if (command === 'run') {
-      const times = [];
-      for (let i = 0; i < Number(count); ++i) {
-        const t0 = process.hrtime.bigint();
-        out = await session.run(feeds);
-        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      console.log(JSON.stringify({times}));
-    } else if (command === 'out') {
-      const first = out[session.outputNames[0]];
-      fs.writeFileSync(inputFile + '.out', Buffer.from(first.data.buffer, first.data.byteOffset, first.data.byteLength));
-      console.log(JSON.stringify({written: true}));
-    } else {
-      break;
-    }
-  }
-  process.exit(0);
-})().catch((e) => { console.error(String(e)); process.exit(1); });
-"""
-
-
-class OrtWorker:
-    """The node.js ONNX Runtime worker for one model."""
-
-    def __init__(self, model_path: str, input_name: str, x: np.ndarray, work: str) -> None:
-        script = os.path.join(work, "ort_worker.js")
-        with open(script, "w") as f:
-            f.write(ORT_SCRIPT)
-        self.data = os.path.join(work, "input.bin")
-        x.astype(np.float32).tofile(self.data)
-        self.proc = subprocess.Popen(["node", script, os.path.abspath(ARGS.ort_dir), model_path, input_name, self.data,
-                                      json.dumps(list(x.shape)), str(ARGS.threads)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._reply()
-
-    def _reply(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            err = self.proc.stderr.read().strip().splitlines()
-            raise RuntimeError(err[-1] if err else "the node.js worker exited")
-        return json.loads(line)
-
-    def run(self, count: int) -> List[float]:
-        self.proc.stdin.write(f"run {count}\n")
-        self.proc.stdin.flush()
-        return list(self._reply()["times"])
-
-    def output(self) -> np.ndarray:
-        self.proc.stdin.write("out\n")
-        self.proc.stdin.flush()
-        self._reply()
-        return np.fromfile(self.data + ".out", dtype=np.float32)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=60)
-
-
-def timed(fn: Callable[[], object], count: int) -> List[float]:
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
-def ort_unavailable_reason() -> Optional[str]:
-    if not ARGS.ort_dir:
-        return "no --ort-dir / TESSEL_ORT_DIR given"
-    if not os.path.isdir(os.path.join(ARGS.ort_dir, "node_modules", "onnxruntime-node")):
-        return f"{ARGS.ort_dir} has no node_modules/onnxruntime-node"
-    try:
-        subprocess.run(["node", "--version"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        return f"node.js not runnable: {e}"
-    return None
-
-
 def bench_model(name: str, work: str, ort_reason: Optional[str]) -> Dict[str, object]:
     row: Dict[str, object] = {"model": name if name != "bert" else f"bert-like ({ARGS.layers} layers)"}
     model, x = build_model(name)
@@ -205,7 +104,7 @@ def bench_model(name: str, work: str, ort_reason: Optional[str]) -> Dict[str, ob
     ort: Optional[OrtWorker] = None
     if ort_reason is None:
         try:
-            ort = OrtWorker(onnx_path, "input", x, work)
+            ort = OrtWorker(ARGS.ort_dir, onnx_path, x, ARGS.threads, work)
             engines["ort"] = ort.run
         except Exception as e:  # noqa: BLE001 - reported, the other columns stay
             row["ort_note"] = f"ONNX Runtime: unavailable ({e})"
@@ -229,20 +128,10 @@ def bench_model(name: str, work: str, ort_reason: Optional[str]) -> Dict[str, ob
             row["err"] = float(np.linalg.norm(np.asarray(out) - reference) / np.linalg.norm(reference))
             module.set_input(input_name, x)
             engines["tessel"] = lambda count: timed(lambda: module.run(), count)
-        # Warm-up, then interleaved rounds (each engine a few runs per round) until --runs each.
-        times: Dict[str, List[float]] = {key: [] for key in engines}
-        for run in engines.values():
+        for key, run in engines.items():
             run(ARGS.warmup)
-        per_round = max(1, min(5, ARGS.runs // 4))
-        while min(len(t) for t in times.values()) < ARGS.runs:
-            for key, run in engines.items():
-                # Let the previous engine's spinning worker threads go idle, and re-warm this
-                # engine's own pool, so no engine is timed while another one holds the cores.
-                time.sleep(ARGS.settle)
-                run(1)
-                times[key].extend(run(per_round))
-        for key, values in times.items():
-            row[f"{key}_ms"] = statistics.median(values)
+        for key, median in time_engines(engines, ARGS.runs, settle=ARGS.settle).items():
+            row[f"{key}_ms"] = median
         if ort is not None:
             ort_out = ort.output()
             row["ort_err"] = float(np.linalg.norm(ort_out - reference.ravel()) / np.linalg.norm(reference))
@@ -257,7 +146,9 @@ def fmt(value: object, spec: str = ".2f") -> str:
 
 
 def main() -> None:
-    ort_reason = ort_unavailable_reason()
+    ort_dir, why = find_onnxruntime_node(ARGS.ort_dir)
+    ort_reason = None if ort_dir is not None else why
+    ARGS.ort_dir = ort_dir or ""
     print(f"threads: {ARGS.threads}, median of {ARGS.runs} interleaved runs after {ARGS.warmup} warm-up runs, "
           f"Tessel default schedules (untuned)")
     if ort_reason is not None:

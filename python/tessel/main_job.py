@@ -222,7 +222,7 @@ class OrtWorker:
 
 # ---- timing ------------------------------------------------------------------------------------
 
-def _timed(fn: Callable[[], object], count: int) -> List[float]:
+def timed(fn: Callable[[], object], count: int) -> List[float]:
     times = []
     for _ in range(count):
         start = time.perf_counter()
@@ -391,11 +391,11 @@ def run(options: argparse.Namespace) -> int:
 
     def torch_runs(count: int) -> List[float]:
         with torch.no_grad():
-            return _timed(lambda: frozen(tx), count)
+            return timed(lambda: frozen(tx), count)
 
     engines: Dict[str, Callable[[int], List[float]]] = {
-        "untuned": lambda count: _timed(modules["untuned"].run, count),
-        "tuned": lambda count: _timed(modules["tuned"].run, count),
+        "untuned": lambda count: timed(modules["untuned"].run, count),
+        "tuned": lambda count: timed(modules["tuned"].run, count),
         "torch": torch_runs,
     }
     ort_dir, ort_reason = find_onnxruntime_node(options.ort_dir)

@@ -1,7 +1,8 @@
 // The search and the task scheduler: a resumed search starts from the stored best records, a fixed
 // seed reproduces the search, tuning stops on Ctrl-C (dropping the batch in flight), on a time
 // budget or on should_stop, progress is shown as a bar on a terminal and as lines elsewhere, and
-// the cost model is kept in the tuning database between runs.
+// the cost model (and each workload's DAG text) is kept in the tuning database between runs; the
+// first batch holds the default schedule; flop counts match hand counts.
 #include <gtest/gtest.h>
 #include <pty.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "tessel/autotune/database.h"
 #include "tessel/autotune/search.h"
 #include "tessel/ir/error.h"
+#include "tessel/te/workload_key.h"
 #include "test_util.h"
 
 namespace tessel::autotune {
@@ -123,10 +125,12 @@ TEST(Search, ResumedSearchStartsFromStoredBest) {
 
   // The first batch holds mutations of the stored candidates (and nothing stored again); a search
   // without the records does not.
+  std::string default_json = te::steps_to_json(task.default_schedule().steps());
   auto near_stored = [&](SearchPolicy& policy) {
     int near = 0;
     for (const auto& steps : policy.next_batch(16)) {
       std::string json = te::steps_to_json(steps);
+      if (json == default_json) continue;  // the baseline, not a sketch's candidate
       for (const TuningRecord& r : stored) EXPECT_NE(json, r.steps_json);
       std::optional<Candidate> c = candidate_from_steps(task, sketches, steps);
       EXPECT_TRUE(c.has_value());
@@ -338,6 +342,69 @@ TEST(Search, ProgressIsABarOnATerminalAndLinesElsewhere) {
   std::filesystem::remove(path);
 }
 
+SearchTask conv_nchwc_task(int cin, int cout, int size, int kernel, int pad) {
+  te::Tensor data = testing::f32({1, cin / 16, size, size + 2, 16}, "data");
+  te::Tensor weight = testing::f32({cout / 16, cin / 16, kernel, kernel, 16, 16}, "packed_weight");
+  return SearchTask({te::ops::conv2d_nchwc(data, weight, {1, 1}, {pad, pad, pad, pad})}, {}, codegen::Target::host(),
+                    "conv2d_nchwc");
+}
+
+// The default schedule is measured in the first batch as an ordinary record, replays and computes
+// the right answer, and a resumed run does not measure it again.
+TEST(Search, FirstBatchHoldsTheDefaultSchedule) {
+  for (SearchTask task : {conv_nchwc_task(16, 16, 3, 3, 1), testing::matmul_task(12, 10, 8)}) {
+    std::string default_json = te::steps_to_json(task.default_schedule().steps());
+    ASSERT_FALSE(task.default_schedule().steps().empty()) << task.name();
+    te::Schedule replayed = task.replay(te::steps_from_json(default_json));
+    testing::expect_matches_reference(task, replayed, task.name() + " default schedule replayed");
+    std::string path = temp_path("baseline.jsonl");
+    TaskScheduler({task}, quick_options(path, 3, 3)).tune();
+    std::vector<TuningRecord> records = load_records(path).records;
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[0].steps_json, default_json) << task.name();
+    EXPECT_EQ(records[0].error, MeasureError::kNone) << task.name();
+    // Resuming adds candidates, never the default again.
+    TaskScheduler({task}, quick_options(path, 6, 3)).tune();
+    records = load_records(path).records;
+    ASSERT_EQ(records.size(), 6u);
+    int defaults = 0;
+    for (const TuningRecord& r : records) defaults += r.steps_json == default_json;
+    EXPECT_EQ(defaults, 1) << task.name();
+    std::filesystem::remove(path);
+  }
+  // A policy whose records already hold the default does not hand it out.
+  SearchTask task = testing::matmul_task(12, 10, 8);
+  std::string default_json = te::steps_to_json(task.default_schedule().steps());
+  SearchPolicy policy(task, nullptr, quick_options("", 8, 8), 3);
+  policy.resume_from({make_record(task, default_json, 1e-4)});
+  for (const auto& steps : policy.next_batch(8)) EXPECT_NE(te::steps_to_json(steps), default_json);
+}
+
+// Floating-point operations per run against hand counts (multiply-add = 2; padding taps count,
+// index arithmetic and padding selects do not).
+TEST(Search, FlopCountsMatchHandCounts) {
+  using testing::f32;
+  codegen::Target host = codegen::Target::host();
+  EXPECT_EQ(testing::matmul_task(7, 5, 3).flop_count(), 2.0 * 7 * 5 * 3);
+  // NCHW16c, 1x1: 16 -> 16 channels on 8x8.
+  te::Tensor d = f32({1, 1, 8, 8, 16}, "d"), w = f32({1, 1, 1, 1, 16, 16}, "w");
+  EXPECT_EQ(SearchTask({te::ops::conv2d_nchwc(d, w)}, {}, host).flop_count(), 2.0 * 16 * 16 * 8 * 8);
+  // NCHW16c, 3x3 pad 1, stride 2: 32 -> 48 channels on 9x7 (output 5x4).
+  te::Tensor d2 = f32({1, 2, 9, 7, 16}, "d"), w2 = f32({3, 2, 3, 3, 16, 16}, "w");
+  SearchTask strided({te::ops::conv2d_nchwc(d2, w2, {2, 2}, {1, 1, 1, 1})}, {}, host);
+  EXPECT_EQ(strided.flop_count(), 2.0 * 32 * 48 * 9 * 5 * 4);
+  // NCHW, 3x3 pad 1: 3 -> 5 channels on 11x9.
+  EXPECT_EQ(testing::conv_task().flop_count(), 2.0 * 3 * 5 * 9 * 11 * 9);
+  // Depthwise NCHW (groups = channels), 3x3 pad 1 on 6 channels of 10x10.
+  te::Tensor d3 = f32({1, 6, 10, 10}, "d"), w3 = f32({6, 1, 3, 3}, "w");
+  SearchTask depthwise({te::ops::conv2d_nchw(d3, w3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 6)}, {}, host);
+  EXPECT_EQ(depthwise.flop_count(), 2.0 * 6 * 9 * 10 * 10);
+  // Dense [3, 20] x [7, 20]^T, and with a bias (one add per output).
+  te::Tensor x = f32({3, 20}, "x"), wd = f32({7, 20}, "w"), b = f32({7}, "b");
+  EXPECT_EQ(SearchTask({te::ops::dense(x, wd)}, {}, host).flop_count(), 2.0 * 3 * 7 * 20);
+  EXPECT_EQ(SearchTask({te::ops::dense(x, wd, b)}, {}, host).flop_count(), 2.0 * 3 * 7 * 20 + 3 * 7);
+}
+
 TEST(Search, CostModelIsKeptInTheDatabase) {
   SearchTask task = testing::matmul_task(8, 12, 6);
   std::string path = temp_path("models.db");
@@ -348,6 +415,12 @@ TEST(Search, CostModelIsKeptInTheDatabase) {
   {
     Database db(path);
     EXPECT_EQ(db.count(task.workload_key(), target), 4);
+    // The workload's DAG text is stored with its records.
+    std::vector<WorkloadSummary> workloads = db.workloads();
+    ASSERT_EQ(workloads.size(), 1u);
+    EXPECT_EQ(workloads[0].workload_key, task.workload_key());
+    EXPECT_EQ(workloads[0].dag_text, te::workload_text(task.outputs()));
+    EXPECT_FALSE(workloads[0].dag_text.empty());
     std::optional<std::string> blob = db.latest_cost_model(target, "xgboost");
     ASSERT_TRUE(blob.has_value());
     // The snapshot is a loadable model file.

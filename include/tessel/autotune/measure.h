@@ -33,7 +33,7 @@ struct MeasureOptions {
   int repeat = 3;                    // timed repeats; each repeat's cost is the mean of its runs
   double min_repeat_seconds = 0.02;  // runs per repeat grow until a repeat lasts this long
   double run_timeout_seconds = 10;   // per candidate child (all repeats together)
-  double build_timeout_seconds = 30;
+  double build_timeout_seconds = 10;  // per candidate compile; a kernel that takes longer is never worth it
   bool check_correctness = true;
   bool flush_cache = false;          // write a buffer larger than the caches before every run
   int build_threads = 2;             // lowering threads, and build children at once

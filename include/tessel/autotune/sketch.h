@@ -2,9 +2,11 @@
 // elementwise stage; multi-level "SSRSRS" tiling of a reduction with data reuse, with its
 // elementwise consumer fused at the tile or a register tile through cache_write(local); rfactor
 // for reductions with little spatial parallelism; or skip: a plain parallel/vectorised loop
-// nest). Random annotation fills in the numbers (tile sizes, parallel granularity, vectorisation,
-// unrolling, compute location); a Candidate is a sketch plus those numbers and turns into a step
-// list on a fresh schedule.
+// nest; a padding stage read by a tiled reduction is inlined or computed at the root). Random
+// annotation fills in the numbers (tile sizes, random or micro-kernel shaped, parallel
+// granularity with enough parallel iterations for every core, vectorisation, unrolling, compute
+// location); a Candidate is a sketch plus those numbers and turns into a step list on a fresh
+// schedule.
 #pragma once
 
 #include <array>
@@ -40,7 +42,8 @@ struct Sketch {
 struct StageAnnotation {
   std::vector<std::array<int64_t, 3>> spatial;  // kTile: per spatial axis, levels S1, S2, S3 (S0 = rest)
   std::vector<int64_t> reduce;                  // kTile: per reduce axis, inner factor R1
-  int parallel_depth = 1;       // outer spatial loops fused into the parallel loop (0: none)
+  int parallel_depth = 1;       // outer spatial loops fused into the parallel loop (0: none); sampling
+                                // keeps the fused extent >= cores where the loops allow it
   int64_t vector_factor = 0;    // kSimple: split of the innermost axis that is vectorised (0: none)
   bool vectorize = true;        // kTile: vectorise the innermost loops
   int64_t unroll = 0;           // auto_unroll_max_step pragma (0: none)
