@@ -6,6 +6,7 @@
 // Loops are visited outermost first, so a non-dividing split
 //   for io in [0, 3): for ii in [0, 4): if (io * 4 + ii < 10) body
 // becomes a guard-free io in [0, 2) followed by the io = 2 tail, whose ii loop is partitioned again.
+// Thread-bound loops are not split; a parallel loop only when few of its iterations are guarded.
 //
 // A conjunct `a < b` (or <=, >, >=) on signed integers is written e < 0 with e = c * v + r, where c
 // is a constant (e's first difference in v) and r depends on v-free terms only: outer variables
@@ -281,6 +282,7 @@ class LoopPartitioner : public IRMutator {
       middle = middle_range(op, chosen, regions);
     }
     if (!middle) return std::nullopt;
+    if (op->for_kind == ForKind::kParallel && !worth_splitting_parallel(op, *middle)) return std::nullopt;
 
     std::unordered_set<const ExprNode*> eliminated(chosen.begin(), chosen.end());
     Stmt middle_body = ConditionEliminator(eliminated).mutate(op->body);
@@ -315,6 +317,21 @@ class LoopPartitioner : public IRMutator {
     range.extent = simplify_here(range.end - range.begin);
     if (provably_empty(range.extent)) return std::nullopt;
     return range;
+  }
+
+  // A parallel loop is split only when its guarded iterations are few: the prologue and the
+  // epilogue (run as parallel loops too, but a single iteration becomes plain code) must be
+  // constant and together at most a quarter of the loop. Otherwise a small parallel loop could
+  // be peeled into serial pieces; its guards are then removed from the loops inside it instead,
+  // where its variable is symbolic.
+  bool worth_splitting_parallel(const ForNode* op, const MiddleRange& middle) {
+    Expr prologue_extent = simplify_here(middle.begin - op->min);
+    Expr epilogue_extent = simplify_here(op->min + op->extent - middle.end);
+    const int64_t* total = as_const_int(op->extent);
+    const int64_t* prologue = as_const_int(prologue_extent);
+    const int64_t* epilogue = as_const_int(epilogue_extent);
+    if (!total || !prologue || !epilogue) return false;
+    return (*prologue + *epilogue) * 4 <= *total;
   }
 
   enum class Piece { kPrologue, kMiddle, kEpilogue };

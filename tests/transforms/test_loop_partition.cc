@@ -81,12 +81,12 @@ TEST(LoopPartition, ConjunctionGivesPrologueMiddleAndEpilogue) {
   Buffer A = make_buffer("A", i32, {10});
   Var i("i");
   Stmt guarded = make_if(i >= 2 && i < 8, make_store(A, A({i}) + 5, {i}));
-  Stmt body = make_for(i, 0, 10, ForKind::kParallel, guarded);
+  Stmt body = make_for(i, 0, 10, ForKind::kSerial, guarded);
   Stmt out = loop_partition(body);
   Var head("i"), tail("i");
-  Stmt expected = make_seq({make_for(head, 0, 2, ForKind::kParallel, substitute(guarded, {{i, head}})),
-                            make_for(i, 2, 6, ForKind::kParallel, make_store(A, A({i}) + 5, {i})),
-                            make_for(tail, 8, 2, ForKind::kParallel, substitute(guarded, {{i, tail}}))});
+  Stmt expected = make_seq({make_for(head, 0, 2, ForKind::kSerial, substitute(guarded, {{i, head}})),
+                            make_for(i, 2, 6, ForKind::kSerial, make_store(A, A({i}) + 5, {i})),
+                            make_for(tail, 8, 2, ForKind::kSerial, substitute(guarded, {{i, tail}}))});
   EXPECT_TRUE(structural_equal(out, expected)) << to_string(out) << "\nexpected:\n" << to_string(expected);
   PrimFunc before = make_prim_func("f", {Param::of(A)}, body);
   expect_same_results(before, before.with_body(out), 63);
@@ -125,6 +125,22 @@ TEST(LoopPartition, NonDividingSplitLosesItsGuardOnTheOuterLoop) {
   });
   EXPECT_TRUE(structural_equal(out, expected)) << to_string(out) << "\nexpected:\n" << to_string(expected);
   auto memory = expect_same_results(split.func(body), split.func(body).with_body(out), 64);
+  for (int e = 0; e < 10; ++e) EXPECT_EQ(element<float>(memory[1], e), element<float>(memory[0], e) + 1.0f);
+}
+
+TEST(LoopPartition, SmallParallelLoopStaysOneParallelLoop) {
+  // Splitting this parallel io (3 iterations, one guarded) would peel io = 2 into serial code
+  // after a 2-iteration parallel loop; the guard goes from the ii loop instead.
+  SplitWithTail split;
+  Stmt body = make_for(split.io, 0, 3, ForKind::kParallel,
+                       make_for(split.ii, 0, 4, ForKind::kSerial, split.guarded(split.io, split.ii)));
+  Stmt out = loop_partition(body);
+  const ForNode* top = out.as<ForNode>();
+  ASSERT_NE(top, nullptr) << to_string(out);
+  EXPECT_EQ(top->for_kind, ForKind::kParallel);
+  EXPECT_TRUE(structural_equal(top->extent, make_int(DataType::Int(32), 3))) << to_string(out);
+  EXPECT_FALSE(structural_equal(out, body)) << "the inner loop should have been partitioned";
+  auto memory = expect_same_results(split.func(body), split.func(body).with_body(out), 65);
   for (int e = 0; e < 10; ++e) EXPECT_EQ(element<float>(memory[1], e), element<float>(memory[0], e) + 1.0f);
 }
 
