@@ -2,9 +2,11 @@
 // compiled in its own forked child (a hanging or crashing LLVM build is killed after the build
 // timeout and costs one candidate), which reports back through a shared-memory slot and waits on a
 // socket for the parent's go before it runs and times its candidate (run timeout). The parent
-// never runs generated code: reference outputs are computed in a child as well.
+// never runs generated code: reference outputs are computed in a child as well. A child builds and
+// runs a Kernel: an LLVM JIT function, or (CUDA tasks) NVRTC output run through the CUDA driver.
 #include "tessel/autotune/measure.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -27,6 +29,7 @@
 #include <thread>
 
 #include "tessel/autotune/cost_model.h"
+#include "tessel/codegen/cuda_runtime.h"
 #include "tessel/ir/error.h"
 
 namespace tessel::autotune {
@@ -165,6 +168,61 @@ struct ChildProcess {
 
 bool killed_by_sigint(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGINT; }
 
+// A built candidate, as a child runs it. `args` are host arrays (64-byte aligned), inputs filled.
+struct Kernel {
+  virtual ~Kernel() = default;
+  // Runs once and leaves the outputs in the host arrays; the error text, empty on success.
+  virtual std::string run_to_host(const std::vector<void*>& args) = 0;
+  // Runs once for timing; the outputs may stay where the kernel wrote them.
+  virtual void run_timed(const std::vector<void*>& args) = 0;
+};
+
+struct JitKernel : Kernel {
+  codegen::JitFunction fn;
+  std::string run_to_host(const std::vector<void*>& args) override {
+    int32_t status = fn.call_status(args);
+    return status == 0 ? std::string() : "kernel returned status " + std::to_string(status);
+  }
+  void run_timed(const std::vector<void*>& args) override { fn.call_status(args); }
+};
+
+// CUDA: the module is loaded and the device buffers allocated on the first run (after the go, so
+// that children waiting to run hold no device context).
+struct CudaKernel : Kernel {
+  codegen::CudaModuleSource source;
+  codegen::CudaBinary binary;
+  std::string name;
+  std::vector<size_t> bytes;     // per arg
+  std::vector<bool> is_output;   // per arg
+  std::unique_ptr<codegen::CudaDeviceModule> module;
+  std::vector<std::unique_ptr<codegen::CudaDeviceBuffer>> buffers;
+  std::vector<codegen::CudaArg> device_args;
+
+  void launch(const std::vector<void*>& args) {
+    if (!module) {
+      module = std::make_unique<codegen::CudaDeviceModule>(source, binary);
+      for (size_t i = 0; i < args.size(); ++i) {
+        buffers.push_back(std::make_unique<codegen::CudaDeviceBuffer>(bytes[i]));
+        if (!is_output[i]) buffers.back()->copy_from_host(args[i], bytes[i]);
+        device_args.push_back(buffers.back().get());
+      }
+    }
+    module->run(name, device_args);
+  }
+  std::string run_to_host(const std::vector<void*>& args) override {
+    try {
+      launch(args);
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (is_output[i]) buffers[i]->copy_to_host(args[i], bytes[i]);
+      }
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return {};
+  }
+  void run_timed(const std::vector<void*>& args) override { launch(args); }
+};
+
 enum class Progress { kPending, kDone, kInterrupted };
 
 }  // namespace
@@ -222,11 +280,30 @@ struct Measurer::Impl {
     faults = parse_faults();
     // Initialise LLVM's targets once here, so that build children inherit them instead of each
     // paying for it.
-    codegen::is_target_registered(task.target().triple);
+    if (!task.is_cuda()) codegen::is_target_registered(task.target().triple);
+  }
+
+  // Build side (in the child): compiles the lowered function `name`; throws on failure.
+  std::unique_ptr<Kernel> build(const PrimFunc& lowered, const std::string& name) const {
+    if (task.is_cuda()) {
+      auto kernel = std::make_unique<CudaKernel>();
+      const codegen::CudaTarget& target = task.cuda_target();
+      kernel->source = codegen::generate_cuda({lowered}, target);
+      kernel->binary = codegen::compile_cuda(kernel->source.source, target,
+                                             /*want_cubin=*/target.arch.rfind("sm_", 0) == 0, name);
+      kernel->name = name;
+      kernel->bytes = bytes;
+      kernel->is_output = is_output;
+      return kernel;
+    }
+    auto kernel = std::make_unique<JitKernel>();
+    codegen::JitModule module = codegen::JitModule::compile({lowered}, task.target());
+    kernel->fn = module.get_function(name);
+    return kernel;
   }
 
   // Child side: sets up arguments, runs, checks, times; never returns.
-  [[noreturn]] void child(const codegen::JitFunction& fn, ResultSlot* slot, Fault fault, bool write_reference) {
+  [[noreturn]] void child(Kernel& kernel, ResultSlot* slot, Fault fault, bool write_reference) {
     std::vector<void*> args;
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!is_output[i]) {
@@ -245,9 +322,9 @@ struct Measurer::Impl {
     if (fault == Fault::kHang) {
       for (;;) pause();
     }
-    int32_t status = fn.call_status(args);
-    if (status != 0) {
-      copy_message(slot, "kernel returned status " + std::to_string(status));
+    std::string failure = kernel.run_to_host(args);
+    if (!failure.empty()) {
+      copy_message(slot, failure);
       _exit(kExitRuntime);
     }
     if (write_reference) _exit(0);
@@ -286,11 +363,11 @@ struct Measurer::Impl {
     }
     // Timing: grow the number of runs per repeat until a repeat lasts min_repeat_seconds.
     std::vector<uint8_t> flush;
-    if (options.flush_cache) flush.resize(static_cast<size_t>(task.hardware().l3_bytes) * 2);
+    if (options.flush_cache && !task.is_cuda()) flush.resize(static_cast<size_t>(task.hardware().l3_bytes) * 2);
     auto run_once = [&]() {
       if (!flush.empty()) std::memset(flush.data(), static_cast<int>(flush[1] + 1), flush.size());
       auto t0 = Clock::now();
-      fn.call_status(args);
+      kernel.run_timed(args);
       return seconds_since(t0);
     };
     int number = 1;
@@ -345,10 +422,9 @@ struct Measurer::Impl {
       if (fault == Fault::kBuildHang) {
         for (;;) pause();
       }
-      codegen::JitFunction fn;
+      std::unique_ptr<Kernel> kernel;
       try {
-        codegen::JitModule module = codegen::JitModule::compile({lowered}, task.target());
-        fn = module.get_function(name);
+        kernel = build(lowered, name);
       } catch (const std::exception& e) {
         copy_message(slot, e.what());
         slot->state.store(kBuildFailed);
@@ -367,7 +443,7 @@ struct Measurer::Impl {
       } while (n < 0 && errno == EINTR);
       if (n != 1) _exit(0);
       ::close(sv[1]);
-      child(fn, slot, fault, write_reference);
+      child(*kernel, slot, fault, write_reference);
     }
     ::close(sv[1]);
     c->pid = pid;
@@ -483,7 +559,7 @@ struct Measurer::Impl {
 
   // False when interrupted (the reference is then tried again with the next batch).
   bool ensure_reference() {
-    if (reference_ready || !reference_error.empty() || !options.check_correctness) return true;
+    if (reference_ready || !reference_error.empty() || !options.check_correctness || options.build_only) return true;
     try {
       te::Schedule s = task.default_schedule();
       PrimFunc f = task.lower(s, "default_schedule_reference");
@@ -506,6 +582,54 @@ struct Measurer::Impl {
 
   std::set<int> open_go_fds;  // parent ends of the go sockets of live children
 };
+
+bool cuda_measurement_available(std::string* why) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    if (why) *why = "pipe failed";
+    return false;
+  }
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    if (why) *why = "fork failed";
+    return false;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string reason;
+    bool ok = codegen::cuda_device_available(&reason);
+    std::string reply = (ok ? "1" : "0") + reason;
+    size_t written = 0;
+    while (written < reply.size()) {
+      ssize_t n = ::write(fds[1], reply.data() + written, reply.size() - written);
+      if (n <= 0) break;
+      written += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string reply;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (reply.empty()) {
+    if (why) *why = "the CUDA driver check crashed";
+    return false;
+  }
+  if (why) *why = reply.substr(1);
+  return reply[0] == '1';
+}
 
 Measurer::Measurer(const SearchTask& task, MeasureOptions options)
     : impl_(std::make_unique<Impl>(task, options)) {}
@@ -592,7 +716,7 @@ std::vector<MeasureResult> Measurer::measure(const std::vector<std::vector<te::S
     if (!changed) usleep(500);
   }
   // Run one child at a time (measurements must not overlap).
-  for (size_t i = 0; i < batch.size(); ++i) {
+  for (size_t i = 0; i < batch.size() && !im.options.build_only; ++i) {
     if (!children[i] || !children[i]->built || results[i].error != MeasureError::kNone) continue;
     if (im.cancelled()) return abandon();
     if (im.run_child(*children[i], results[i]) == Progress::kInterrupted) return abandon();

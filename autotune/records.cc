@@ -141,11 +141,21 @@ RecordScheduleProvider::RecordScheduleProvider(const std::string& path) {
   }
 }
 
-std::optional<std::vector<te::Step>> RecordScheduleProvider::find(const std::string& workload_key,
-                                                                  const codegen::Target& target) const {
-  auto it = best_.find({workload_key, target.to_string()});
+std::optional<std::vector<te::Step>> RecordScheduleProvider::lookup(const std::string& workload_key,
+                                                                    const std::string& target) const {
+  auto it = best_.find({workload_key, target});
   if (it == best_.end()) return std::nullopt;
   return te::steps_from_json(it->second.steps_json);
+}
+
+std::optional<std::vector<te::Step>> RecordScheduleProvider::find(const std::string& workload_key,
+                                                                  const codegen::Target& target) const {
+  return lookup(workload_key, target.to_string());
+}
+
+std::optional<std::vector<te::Step>> RecordScheduleProvider::find_cuda(const std::string& workload_key,
+                                                                       const codegen::CudaTarget& target) const {
+  return lookup(workload_key, target.to_string());
 }
 
 }  // namespace tessel::autotune

@@ -2,10 +2,13 @@
 // search needs to turn step lists into schedules and loop IR.
 #include "tessel/autotune/search_task.h"
 
+#include "tessel/autotune/sketch_gpu.h"
+
 #include <nlohmann/json.hpp>
 
 #include "tessel/ir/error.h"
 #include "tessel/ir/functor.h"
+#include "tessel/relay_like/compile.h"
 #include "tessel/runtime/parallel.h"
 #include "tessel/te/workload_key.h"
 
@@ -76,10 +79,31 @@ HardwareParams HardwareParams::for_target(const codegen::Target& target) {
   return hw;
 }
 
+HardwareParams HardwareParams::for_cuda_target(const codegen::CudaTarget& target) {
+  GpuLimits limits = gpu_limits_for(target);
+  HardwareParams hw;
+  hw.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));  // host threads (building)
+  hw.gpu = true;
+  hw.max_threads_per_block = limits.max_threads_per_block;
+  hw.max_shared_memory_per_block = limits.max_shared_memory_per_block;
+  hw.warp_size = limits.warp_size;
+  hw.max_vthread_extent = limits.max_vthread_extent;
+  hw.max_local_memory_per_thread = limits.max_local_memory_per_thread;
+  return hw;
+}
+
 std::string HardwareParams::to_json() const {
-  return nlohmann::json{{"num_cores", num_cores}, {"vector_bits", vector_bits}, {"l1_bytes", l1_bytes},
-                        {"l2_bytes", l2_bytes}, {"l3_bytes", l3_bytes}}
-      .dump();
+  nlohmann::json j{{"num_cores", num_cores}, {"vector_bits", vector_bits}, {"l1_bytes", l1_bytes},
+                   {"l2_bytes", l2_bytes}, {"l3_bytes", l3_bytes}};
+  if (gpu) {
+    j["gpu"] = true;
+    j["max_threads_per_block"] = max_threads_per_block;
+    j["max_shared_memory_per_block"] = max_shared_memory_per_block;
+    j["warp_size"] = warp_size;
+    j["max_vthread_extent"] = max_vthread_extent;
+    j["max_local_memory_per_thread"] = max_local_memory_per_thread;
+  }
+  return j.dump();
 }
 
 HardwareParams HardwareParams::from_json(const std::string& text) {
@@ -92,6 +116,12 @@ HardwareParams HardwareParams::from_json(const std::string& text) {
     hw.l1_bytes = j.value("l1_bytes", hw.l1_bytes);
     hw.l2_bytes = j.value("l2_bytes", hw.l2_bytes);
     hw.l3_bytes = j.value("l3_bytes", hw.l3_bytes);
+    hw.gpu = j.value("gpu", false);
+    hw.max_threads_per_block = j.value("max_threads_per_block", hw.max_threads_per_block);
+    hw.max_shared_memory_per_block = j.value("max_shared_memory_per_block", hw.max_shared_memory_per_block);
+    hw.warp_size = j.value("warp_size", hw.warp_size);
+    hw.max_vthread_extent = j.value("max_vthread_extent", hw.max_vthread_extent);
+    hw.max_local_memory_per_thread = j.value("max_local_memory_per_thread", hw.max_local_memory_per_thread);
   } catch (const nlohmann::json::exception& e) {
     user_error() << "hardware parameters: " << e.what();
   }
@@ -115,6 +145,49 @@ SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> 
   flops_ = count_flops(outputs_);
 }
 
+SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, codegen::CudaTarget target,
+                       std::string name, double weight)
+    : SearchTask(std::move(outputs), std::move(args), codegen::Target::host(), std::move(name), weight) {
+  hardware_ = HardwareParams::for_cuda_target(target);
+  cuda_target_ = std::move(target);
+}
+
+namespace {
+
+// The task's target, parsed once for the delegating constructor below.
+struct ParsedTarget {
+  std::optional<codegen::CudaTarget> cuda;
+  std::optional<codegen::Target> llvm;
+  explicit ParsedTarget(const std::string& text) {
+    if (relay::is_cuda_target(text)) {
+      cuda = codegen::CudaTarget::parse(text);
+    } else {
+      llvm = codegen::Target::parse(text);
+    }
+  }
+};
+
+SearchTask make_task(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const ParsedTarget& target,
+                     std::string name, double weight) {
+  if (target.cuda) return SearchTask(std::move(outputs), std::move(args), *target.cuda, std::move(name), weight);
+  return SearchTask(std::move(outputs), std::move(args), *target.llvm, std::move(name), weight);
+}
+
+}  // namespace
+
+SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
+                       std::string name, double weight)
+    : SearchTask(make_task(std::move(outputs), std::move(args), ParsedTarget(target), std::move(name), weight)) {}
+
+const codegen::CudaTarget& SearchTask::cuda_target() const {
+  internal_check(cuda_target_.has_value()) << "cuda_target() of the CPU task " << name_;
+  return *cuda_target_;
+}
+
+std::string SearchTask::target_string() const {
+  return cuda_target_ ? cuda_target_->to_string() : target_.to_string();
+}
+
 te::Schedule SearchTask::replay(const std::vector<te::Step>& steps) const {
   te::Schedule s = fresh_schedule();
   s.replay(steps);
@@ -123,6 +196,11 @@ te::Schedule SearchTask::replay(const std::vector<te::Step>& steps) const {
 
 te::ops::ScheduleTarget SearchTask::schedule_target() const {
   te::ops::ScheduleTarget t;
+  if (cuda_target_) {
+    t.kind = "cuda";
+    t.max_threads_per_block = hardware_.max_threads_per_block;
+    return t;
+  }
   t.kind = "llvm";
   t.vector_bits = hardware_.vector_bits;
   t.num_cores = hardware_.num_cores;

@@ -3,7 +3,8 @@
 // sum(weight * latency) the most (its recent improvement rate, with an optimistic floor so that
 // no task starves). Every measured batch is appended to the records; Ctrl-C, a time budget or
 // should_stop end tuning between (or, for Ctrl-C, during) batches. Progress: a bar on a terminal,
-// plain lines elsewhere, and a summary table.
+// plain lines elsewhere, and a summary table. CUDA tasks need a GPU: without one tune() fails
+// before it starts.
 #include <signal.h>
 #include <unistd.h>
 
@@ -161,7 +162,7 @@ void TaskScheduler::load_cost_model() {
   if (options_.records_path.empty() || is_jsonl_path(options_.records_path)) return;
   try {
     Database db(options_.records_path, /*read_only=*/true);  // a missing database has no snapshot
-    std::optional<std::string> blob = db.latest_cost_model(tasks_[0].target().to_string(), model_->name());
+    std::optional<std::string> blob = db.latest_cost_model(tasks_[0].target_string(), model_->name());
     if (!blob) return;
     TempFile file;
     {
@@ -185,7 +186,7 @@ void TaskScheduler::save_cost_model() {
     std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     user_check(static_cast<bool>(in) || in.eof()) << "cannot read '" << file.path() << "'";
     Database db(options_.records_path);
-    db.put_cost_model(tasks_[0].target().to_string(), model_->name(), blob);
+    db.put_cost_model(tasks_[0].target_string(), model_->name(), blob);
   } catch (const std::exception& e) {
     std::cerr << "[tessel] warning: the cost model was not saved (" << e.what() << ")" << std::endl;
   }
@@ -261,7 +262,18 @@ void TaskScheduler::print_summary() const {
   std::cout << os.str() << std::endl;
 }
 
+void TaskScheduler::check_measurable(const std::vector<SearchTask>& tasks) {
+  // A CUDA task is measured on the GPU: without one, say so once.
+  for (const SearchTask& t : tasks) {
+    if (!t.is_cuda()) continue;
+    std::string why;
+    user_check(cuda_measurement_available(&why)) << "tuning for cuda needs an NVIDIA GPU and its driver: " << why;
+    return;
+  }
+}
+
 std::vector<double> TaskScheduler::tune() {
+  check_measurable(tasks_);
   auto start = Clock::now();
   interrupted_ = false;
   SigintScope sigint(&interrupted_);
@@ -284,7 +296,7 @@ std::vector<double> TaskScheduler::tune() {
     for (size_t i = 0; i < policies_.size(); ++i) {
       total_trials += policies_[i]->resume_from(stored.records);
       // Let the cost model start from what earlier runs measured.
-      std::string target = tasks_[i].target().to_string();
+      std::string target = tasks_[i].target_string();
       for (const TuningRecord& r : stored.records) {
         if (samples.size() >= 512) break;
         if (r.workload_key != tasks_[i].workload_key() || r.target != target || !std::isfinite(r.mean_cost())) continue;
@@ -329,7 +341,7 @@ std::vector<double> TaskScheduler::tune() {
         TuningRecord r;
         r.workload_key = tasks_[i].workload_key();
         r.task_name = tasks_[i].name();
-        r.target = tasks_[i].target().to_string();
+        r.target = tasks_[i].target_string();
         r.hardware = tasks_[i].hardware();
         r.steps_json = te::steps_to_json(batch[k]);
         r.costs = results[k].costs;

@@ -1,7 +1,8 @@
 // Python bindings of the auto-scheduler (`_tessel.autotune`): search tasks, task extraction from
 // graphs, tuning into a records file or tuning database (Ctrl-C raises KeyboardInterrupt after the
 // records so far are safe), applying the best record and compiling a graph with tuned schedules.
-// Thin: python/tessel/autotune.py holds the user API.
+// Targets are LLVM target strings or "cuda [-arch=sm_XX]". Thin: python/tessel/autotune.py holds
+// the user API.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -22,7 +23,7 @@ void bind_autotune(py::module_& m) {
   py::class_<SearchTask>(at, "SearchTask")
       .def(py::init([](std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
                        const std::string& name, double weight) {
-             return SearchTask(std::move(outputs), std::move(args), codegen::Target::parse(target), name, weight);
+             return SearchTask(std::move(outputs), std::move(args), target, name, weight);
            }),
            py::arg("outputs"), py::arg("args"), py::arg("target") = "llvm", py::arg("name") = "", py::arg("weight") = 1.0)
       .def_property_readonly("workload_key", &SearchTask::workload_key)
@@ -31,10 +32,11 @@ void bind_autotune(py::module_& m) {
       .def_property_readonly("flop_count", &SearchTask::flop_count)
       .def_property_readonly("args", &SearchTask::args)
       .def_property_readonly("outputs", &SearchTask::outputs)
-      .def_property_readonly("target", [](const SearchTask& t) { return t.target().to_string(); })
+      .def_property_readonly("target", &SearchTask::target_string)
+      .def_property_readonly("is_cuda", &SearchTask::is_cuda)
       .def("best_steps_json",
            [](const SearchTask& t, const std::string& records) -> py::object {
-             auto best = best_record(load_records(records).records, t.workload_key(), t.target().to_string());
+             auto best = best_record(load_records(records).records, t.workload_key(), t.target_string());
              if (!best) return py::none();
              return py::make_tuple(best->steps_json, best->mean_cost());
            },
@@ -46,7 +48,7 @@ void bind_autotune(py::module_& m) {
            py::arg("steps_json"));
   at.def("extract_tasks",
          [](const relay::Graph& graph, const std::string& target) {
-           return extract_tasks(graph, codegen::Target::parse(target));
+           return extract_tasks(graph, target);
          },
          py::arg("graph"), py::arg("target") = "llvm");
   // Tuning runs without the GIL. Ctrl-C during it stops tuning (records stored so far are kept)
@@ -92,16 +94,44 @@ void bind_autotune(py::module_& m) {
          py::arg("cost_model") = "xgboost", py::arg("batch_size") = 16, py::arg("verbose") = true,
          py::arg("repeat") = 3, py::arg("min_repeat_seconds") = 0.02, py::arg("run_timeout_seconds") = 10.0,
          py::arg("check_correctness") = true, py::arg("time_budget_seconds") = 0.0);
+  // The search's next batch for a task, without measuring (no cost model): the step lists as JSON,
+  // the default schedule first. For inspecting the search space and checking candidates offline.
+  at.def("sample_candidates",
+         [](const SearchTask& task, int n, unsigned seed) {
+           TuneOptions options;
+           options.population = std::max(8, 2 * n);
+           options.generations = 1;
+           std::vector<std::vector<te::Step>> batch;
+           {
+             py::gil_scoped_release release;
+             SearchPolicy policy(task, nullptr, options, seed);
+             batch = policy.next_batch(n);
+           }
+           std::vector<std::string> steps;
+           for (const auto& b : batch) steps.push_back(te::steps_to_json(b));
+           return steps;
+         },
+         py::arg("task"), py::arg("n"), py::arg("seed") = 0);
+  at.def("check_measurable", &TaskScheduler::check_measurable, py::arg("tasks"),
+         "Raises TesselError unless the tasks can be measured here (CUDA tasks need a GPU and its driver).");
+  at.def("cuda_measurement_available",
+         [] {
+           std::string why;
+           bool ok = cuda_measurement_available(&why);
+           return py::make_tuple(ok, why);
+         },
+         "(available, reason): whether CUDA candidates can run here, asked in a forked child so that this "
+         "process never initialises the CUDA driver.");
   at.def("compile_with_records",
          [](const relay::Graph& graph, const std::string& records, const std::string& target, const std::string& name,
             bool print_summary) {
-           RecordScheduleProvider provider(records);
            relay::CompileOptions options;
            options.target = target;
            options.name = name;
            options.print_summary = print_summary;
-           options.schedules = &provider;
            py::gil_scoped_release release;
+           RecordScheduleProvider provider(records);
+           options.schedules = &provider;
            return relay::compile(graph, options);
          },
          py::arg("graph"), py::arg("records"), py::arg("target") = "llvm", py::arg("name") = "tessel_module",

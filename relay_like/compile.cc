@@ -78,8 +78,6 @@ GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const Fusi
   return dag;
 }
 
-namespace {
-
 bool is_cuda_target(const std::string& text) {
   std::istringstream in(text);
   std::string kind;
@@ -87,8 +85,6 @@ bool is_cuda_target(const std::string& text) {
   return kind == "cuda";
 }
 
-// The graph pipeline for a GPU: the default one without the CPU layout alteration (NCHW{c}c
-// blocking and weight packing serve CPU vector registers, not GPU threads).
 Graph optimize_for_gpu(const Graph& graph) {
   Graph current = graph;
   for (const GraphPass& pass : default_pipeline()) {
@@ -96,6 +92,8 @@ Graph optimize_for_gpu(const Graph& graph) {
   }
   return current;
 }
+
+namespace {
 
 // "conv2d, add, relu" for the calls of a group.
 std::string group_ops(const Graph& graph, const FusedGroup& group) {
@@ -172,8 +170,9 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
     workload.workload_key = key;
     workload.uses = 1;
     std::optional<te::Schedule> schedule;
-    if (options.schedules != nullptr && !gpu) {
-      if (auto steps = options.schedules->find(key, module.target)) {
+    if (options.schedules != nullptr) {
+      auto steps = gpu ? options.schedules->find_cuda(key, *module.cuda) : options.schedules->find(key, module.target);
+      if (steps) {
         schedule.emplace(te::create_schedule(outputs));
         schedule->replay(*steps);
         workload.tuned = true;
@@ -183,7 +182,7 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
       // Schedule, lower and generate CUDA now, so that an op the GPU path cannot run is reported
       // by name here rather than at export.
       try {
-        schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
+        if (!schedule) schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
         plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
         codegen::generate_cuda({plan.kernels.back()}, *module.cuda);
       } catch (const CompileError& error) {

@@ -9,6 +9,11 @@ records file), the tuning curve, and using the best records when building a sing
 Without ``records`` or ``db`` the default database is used: ``$TESSEL_DB``, else
 ``~/.cache/tessel/tuning.db``. A path ending in ``.jsonl``/``.json`` is a JSON-lines file, any other
 path an SQLite database.
+
+Targets are LLVM target strings ("llvm", "llvm -mcpu=...") or CUDA ones ("cuda", "cuda -arch=sm_80"):
+CUDA tasks search GPU schedules, their records are keyed by "cuda -arch=..." and never mix with CPU
+ones, and tuning them needs an NVIDIA GPU and its driver (without one ``tune`` raises TesselError
+before it starts).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from tessel import TesselError
 
 __all__ = [
     "Task", "extract_tasks", "tune", "compile", "task_table", "tuning_curve", "plot_tuning_curve",
-    "stored_records", "canonical_target", "resolve_records_path", "default_database_path",
+    "stored_records", "canonical_target", "is_cuda_target", "resolve_records_path", "default_database_path",
 ]  # and Database (tessel.database.Database, loaded on first use)
 
 
@@ -78,12 +83,20 @@ def resolve_records_path(records: Optional[str] = None, db: Optional[str] = None
     return default_database_path()
 
 
+def is_cuda_target(target: str) -> bool:
+    """Whether ``target`` names a CUDA target ("cuda", "cuda -arch=sm_80")."""
+    return isinstance(target, str) and target.split()[:1] == ["cuda"]
+
+
 def canonical_target(target: str) -> str:
     """The full target string records are keyed by (``"llvm"`` becomes the host's triple, CPU and
-    features). TesselError for a string that is not a target."""
+    features; ``"cuda"`` becomes ``"cuda -arch=sm_90"``). TesselError for a string that is not a
+    target."""
     from tessel import _tessel
     if not isinstance(target, str):
         raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
+    if is_cuda_target(target):
+        return str(_tessel.cuda.CudaTarget.parse(target))
     return str(_tessel.codegen.Target.parse(target))
 
 
@@ -96,8 +109,9 @@ class Task:
     @staticmethod
     def from_compute(outputs: Any, target: str = "llvm", args: Optional[Sequence[Any]] = None,
                      name: str = "") -> "Task":
-        """The task for the DAG ending in ``outputs``; ``args`` defaults to its placeholders
-        (producer-first order) followed by the outputs."""
+        """The task for the DAG ending in ``outputs`` on ``target`` (an LLVM or a CUDA target
+        string); ``args`` defaults to its placeholders (producer-first order) followed by the
+        outputs."""
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         return Task(_native().SearchTask(outs, list(args or []), target, name, 1.0))
 
@@ -113,6 +127,11 @@ class Task:
     def target(self) -> str:
         """The full target string of this task's records."""
         return self._native.target
+
+    @property
+    def is_cuda(self) -> bool:
+        """Whether this task searches GPU schedules (a CUDA target)."""
+        return bool(self._native.is_cuda)
 
     @property
     def weight(self) -> float:
@@ -147,8 +166,9 @@ class Task:
 
 def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
                   verbose: bool = False) -> List[Task]:
-    """The distinct workloads of ``graph`` as the compiler will build them, weighted by use.
-    With ``verbose``, prints them as a table (``task_table``)."""
+    """The distinct workloads of ``graph`` as the compiler will build them for ``target`` (for
+    CUDA: the GPU graph pipeline, GPU tasks), weighted by use. With ``verbose``, prints them as a
+    table (``task_table``)."""
     if params:
         graph = graph.copy()
         for key, value in params.items():
@@ -232,7 +252,8 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
     ``time_budget_seconds`` > 0 starts no new batch after that long. With ``verbose``, prints the
     task table and progress (a bar on a terminal, plain lines otherwise). Returns the best mean
     seconds per task (inf where nothing valid was found). Ctrl-C stops tuning and raises
-    KeyboardInterrupt; every record measured before it is kept."""
+    KeyboardInterrupt; every record measured before it is kept. CUDA tasks need an NVIDIA GPU and
+    its driver: without one this raises TesselError before anything is printed or stored."""
     if isinstance(tasks, Task):
         tasks = [tasks]
     tasks = list(tasks)
@@ -242,6 +263,8 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
         raise TesselError(f"tune: trials must be at least 0, got {trials}")
     if time_budget_seconds < 0:
         raise TesselError(f"tune: time_budget_seconds must be at least 0, got {time_budget_seconds}")
+    if any(t.is_cuda for t in tasks) and hasattr(_native(), "check_measurable"):
+        _native().check_measurable([t._native for t in tasks])
     path = resolve_records_path(records, db)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if verbose:
@@ -333,7 +356,8 @@ def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str 
             records: Optional[str] = None, db: Optional[str] = None, name: str = "tessel_module",
             verbose: bool = True) -> Any:
     """``tessel.compile`` with the best tuning records of ``db`` (or ``records``; default: the
-    default database) for ``target`` applied; every other workload uses its default schedule.
+    default database) for ``target`` (LLVM or CUDA) applied; every other workload uses its default
+    schedule.
     With ``verbose``, prints "N of M workloads tuned, K used default schedules"."""
     from tessel.compiler import CompiledModule
     path = resolve_records_path(records, db)
@@ -344,4 +368,4 @@ def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str 
     if not isinstance(target, str):
         raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
     native_graph = getattr(graph, "_native", graph)
-    return CompiledModule(_native().compile_with_records(native_graph, path, target, name, verbose))
+    return CompiledModule(_native().compile_with_records(native_graph, path, target, name, verbose), target)

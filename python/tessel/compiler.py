@@ -76,7 +76,7 @@ def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str 
 
     ``params`` replace the graph's named constants of the same name (same shape and dtype);
     ``target`` is an LLVM target string ("llvm", "llvm -mcpu=...") or a CUDA one ("cuda",
-    "cuda -arch=sm_90"; tuning records are not used for CUDA yet). With ``records`` (or ``db``),
+    "cuda -arch=sm_90"). With ``records`` (or ``db``),
     a tuning-record file, each workload uses its best record for this target. With ``verbose``,
     prints how many workloads used tuned and default schedules.
     """

@@ -4,6 +4,12 @@
 // the run timeout. A crash, a hang or a wrong answer, in the build or the run, costs one candidate
 // and never the tuner. Optionally each result is checked against the task's default schedule.
 //
+// CUDA tasks: the build is CUDA source generation plus NVRTC (PTX and cubin), in the build child
+// like an LLVM build; the run loads the module through the CUDA driver in the child, copies the
+// inputs to the device once, checks the outputs of a first run and times further runs by wall
+// clock (each run launches the kernels and waits for them). The parent never touches the driver,
+// so its forked children can. MeasureOptions::build_only builds without running (no GPU needed).
+//
 // Test-only fault hook: TESSEL_TEST_FAULT="crash:N,hang:M,wrong:K,buildhang:B" injects a segfault,
 // a hang or a corrupted output into the run of the N-th, M-th, K-th candidate, or a hang into the
 // build of the B-th (0-based, counted per Measurer), inside its child process.
@@ -38,6 +44,10 @@ struct MeasureOptions {
   bool flush_cache = false;          // write a buffer larger than the caches before every run
   int build_threads = 2;             // lowering threads, and build children at once
   double tolerance = 1e-3;           // relative + absolute tolerance of the correctness check
+  // Build every candidate (LLVM JIT, or CUDA source + NVRTC) and run none: a result is valid-less
+  // (no costs) with error kNone when the build succeeded, else the build's error. No reference
+  // output is computed. For checking candidates on a machine without the device.
+  bool build_only = false;
   // Polled while a batch is built and run; when it returns true the batch is abandoned (children
   // killed) and Measurer::interrupted() says so. Also called from the lowering threads. Empty: never.
   std::function<bool()> cancelled;
@@ -51,6 +61,11 @@ struct MeasureResult {
   std::vector<std::vector<float>> features; // per-store features of the lowered candidate
   double mean_cost() const;                 // +inf when not valid
 };
+
+// Whether CUDA candidates can be run here (libcuda loads and a device initialises); otherwise
+// false with the reason in *why. Asked in a short-lived forked child, so that this process never
+// initialises the driver (a forked child of a process that did cannot use CUDA).
+bool cuda_measurement_available(std::string* why = nullptr);
 
 class Measurer {
  public:

@@ -61,11 +61,14 @@ class RecordScheduleProvider : public relay::ScheduleProvider {
   explicit RecordScheduleProvider(const std::string& path);
   std::optional<std::vector<te::Step>> find(const std::string& workload_key,
                                             const codegen::Target& target) const override;
+  std::optional<std::vector<te::Step>> find_cuda(const std::string& workload_key,
+                                                 const codegen::CudaTarget& target) const override;
   int corrupt_lines() const { return corrupt_lines_; }
   size_t size() const { return best_.size(); }
 
  private:
-  std::map<std::pair<std::string, std::string>, TuningRecord> best_;  // (key, target) -> best
+  std::optional<std::vector<te::Step>> lookup(const std::string& workload_key, const std::string& target) const;
+  std::map<std::pair<std::string, std::string>, TuningRecord> best_;  // (key, target string) -> best
   int corrupt_lines_ = 0;
 };
 

@@ -19,6 +19,7 @@
 #include "tessel/autotune/measure.h"
 #include "tessel/autotune/records.h"
 #include "tessel/autotune/sketch.h"
+#include "tessel/autotune/sketch_gpu.h"
 
 namespace tessel::autotune {
 
@@ -39,12 +40,19 @@ struct TuneOptions {
   MeasureOptions measure;
 };
 
-// The search on one task.
+// The search on one task. A CUDA task (task.is_cuda()) searches the GPU space (sketch_gpu.h)
+// under the GPU limits of its hardware parameters: candidates that do not fit them are dropped
+// before scoring, so no batch holds one. Everything else works the same in both spaces, except
+// that stored GPU records only count as measured (there is no GPU candidate_from_steps to seed
+// the population with).
 class SearchPolicy {
  public:
   SearchPolicy(const SearchTask& task, CostModel* model, const TuneOptions& options, unsigned seed);
   const SearchTask& task() const { return task_; }
-  const std::vector<Sketch>& sketches() const { return sketches_; }
+  const std::vector<Sketch>& sketches() const { return sketches_; }          // CPU tasks
+  const std::vector<GpuSketch>& gpu_sketches() const { return gpu_sketches_; }  // CUDA tasks
+  // The limits GPU candidates must fit (from the task's hardware parameters).
+  GpuLimits gpu_limits() const;
   // Up to n step lists never measured before (fewer when the space seems exhausted). The first
   // batch starts with the task's default schedule (te::ops::default_schedule, what an untuned
   // compile runs) unless the records hold it already, so the best record never loses to it.
@@ -60,18 +68,34 @@ class SearchPolicy {
   int trials() const { return trials_; }
   const std::vector<double>& best_history() const { return history_; }  // best cost after each batch
   // The measured candidates that parents come from (stored seeds and this run's), best first.
-  const std::vector<std::pair<double, Candidate>>& elite() const { return elite_; }
+  const std::vector<std::pair<double, Candidate>>& elite() const { return cpu_.elite; }
+  const std::vector<std::pair<double, GpuCandidate>>& gpu_elite() const { return gpu_.elite; }
+
+  // The candidates of one search space and what the search keeps of them.
+  template <class C>
+  struct Population {
+    std::vector<std::pair<double, C>> elite;          // measured (stored and this run's), best first
+    std::vector<std::pair<std::string, C>> pending;  // batch handed out, awaiting results
+  };
 
  private:
-  double score_one(const Candidate& c, std::string* steps_json);
+  // The evolution over one space (CpuSpace or GpuSpace in evolution.cc).
+  template <class Space>
+  std::vector<std::vector<te::Step>> next_batch_in(const Space& space, int n);
+  template <class Space>
+  void seed_from(const Space& space, const std::vector<const TuningRecord*>& valid);
+  template <class Space>
+  double score_one(const Space& space, const typename Space::Cand& c, std::string* steps_json);
+  void clear_pending();
   SearchTask task_;
   CostModel* model_;
   TuneOptions options_;
   std::mt19937_64 rng_;
-  std::vector<Sketch> sketches_;
+  std::vector<Sketch> sketches_;         // CPU tasks
+  std::vector<GpuSketch> gpu_sketches_;  // CUDA tasks
   std::set<std::string> measured_;  // step-list JSON of everything measured or stored
-  std::vector<std::pair<double, Candidate>> elite_;  // measured candidates (stored and this run's), best first
-  std::vector<std::pair<std::string, Candidate>> pending_;  // batch handed out, awaiting results
+  Population<Candidate> cpu_;
+  Population<GpuCandidate> gpu_;
   bool baseline_offered_ = false;   // the default schedule was considered for a batch
   std::string baseline_json_;       // its step list, when it was handed out
   double best_cost_;
@@ -91,6 +115,9 @@ class TaskScheduler {
   TaskScheduler(const TaskScheduler&) = delete;
   TaskScheduler& operator=(const TaskScheduler&) = delete;
   std::vector<double> tune();
+  // CompileError unless every task can be measured here: CUDA tasks need a GPU and its driver
+  // (cuda_measurement_available). tune() checks this first, before it writes anything.
+  static void check_measurable(const std::vector<SearchTask>& tasks);
   bool interrupted() const { return interrupted_.load(); }
   const std::vector<std::unique_ptr<SearchPolicy>>& policies() const { return policies_; }
 

@@ -1,12 +1,16 @@
 // Search tasks: what the auto-scheduler tunes. A task is a TE compute DAG (its outputs and the
 // argument order of the kernel), a target and the target's hardware parameters; it is identified
 // by the DAG's workload key. A candidate program is a step list replayed onto a fresh schedule of
-// the DAG (create_schedule on the same output tensors always starts from scratch).
+// the DAG (create_schedule on the same output tensors always starts from scratch). A task targets
+// the CPU (an LLVM target) or an NVIDIA GPU (a CUDA target); records of the two never mix because
+// they are keyed by target_string().
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "tessel/codegen/cuda.h"
 #include "tessel/codegen/llvm.h"
 #include "tessel/te/ops/common.h"
 #include "tessel/te/schedule.h"
@@ -20,8 +24,18 @@ struct HardwareParams {
   int64_t l1_bytes = 32 * 1024;
   int64_t l2_bytes = 1024 * 1024;
   int64_t l3_bytes = 32 * 1024 * 1024;
+  // GPU limits (CUDA tasks only; the numbers of GpuLimits in sketch_gpu.h, which the GPU search
+  // reads from here). Absent from the JSON of CPU parameters.
+  bool gpu = false;
+  int max_threads_per_block = 1024;
+  int64_t max_shared_memory_per_block = 48 * 1024;
+  int warp_size = 32;
+  int max_vthread_extent = 8;
+  int64_t max_local_memory_per_thread = 1024;
   // The machine this process runs on for `target` (cores: the runtime's thread count).
   static HardwareParams for_target(const codegen::Target& target);
+  // The GPU of a CUDA target (the limits of its arch, gpu_limits_for in sketch_gpu.h).
+  static HardwareParams for_cuda_target(const codegen::CudaTarget& target);
   std::string to_json() const;
   // Throws CompileError on malformed input.
   static HardwareParams from_json(const std::string& json);
@@ -34,10 +48,23 @@ class SearchTask {
   // order) followed by the outputs.
   SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, codegen::Target target,
              std::string name = "", double weight = 1.0);
+  // A task for an NVIDIA GPU: schedules are GPU schedules and candidates become CUDA.
+  SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, codegen::CudaTarget target,
+             std::string name = "", double weight = 1.0);
+  // `target`: "cuda [-arch=sm_XX] [-fast-math]" or an LLVM target string (codegen::Target::parse).
+  SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
+             std::string name = "", double weight = 1.0);
 
   const std::vector<te::Tensor>& outputs() const { return outputs_; }
   const std::vector<te::Tensor>& args() const { return args_; }
+  // The CPU target; for a CUDA task the host that compiles and launches the kernels.
   const codegen::Target& target() const { return target_; }
+  bool is_cuda() const { return cuda_target_.has_value(); }
+  // The CUDA target (InternalError for a CPU task).
+  const codegen::CudaTarget& cuda_target() const;
+  // What records and cost-model snapshots are keyed by: "cuda -arch=sm_90" for a CUDA task, the
+  // LLVM target's to_string() otherwise.
+  std::string target_string() const;
   const HardwareParams& hardware() const { return hardware_; }
   void set_hardware(const HardwareParams& hardware) { hardware_ = hardware; }
   const std::string& workload_key() const { return workload_key_; }
@@ -51,6 +78,7 @@ class SearchTask {
   // A fresh schedule with `steps` replayed (CompileError when they do not apply).
   te::Schedule replay(const std::vector<te::Step>& steps) const;
   te::Schedule default_schedule() const;
+  // Kind "cuda" for a CUDA task, so that default_schedule() is the operator library's GPU schedule.
   te::ops::ScheduleTarget schedule_target() const;
   // Lowers a schedule of this task's DAG to a loop-IR function over args().
   PrimFunc lower(te::Schedule& schedule, const std::string& function_name) const;
@@ -59,6 +87,7 @@ class SearchTask {
   std::vector<te::Tensor> outputs_;
   std::vector<te::Tensor> args_;
   codegen::Target target_;
+  std::optional<codegen::CudaTarget> cuda_target_;
   HardwareParams hardware_;
   std::string workload_key_;
   std::string name_;

@@ -4,8 +4,9 @@
 // constants are the graph's weights. Identical workloads are compiled once.
 //
 // Target "cuda [-arch=sm_XX]": the graph pipeline runs without the CPU layout alteration, every
-// group gets the operator library's default GPU schedule (te/ops/gpu_schedules.cc; tuned
-// schedules are not looked up for GPUs yet), each kernel is checked by the CUDA code generator
+// group gets a schedule provider's steps for its workload and the CUDA target (find_cuda), else
+// the operator library's default GPU schedule (te/ops/gpu_schedules.cc); each kernel is checked by
+// the CUDA code generator
 // at compile time (an op it cannot run is a CompileError naming the group and its ops), and
 // export_library writes a CUDA module library (codegen/export_cuda.h).
 #pragma once
@@ -30,7 +31,22 @@ class ScheduleProvider {
   virtual ~ScheduleProvider() = default;
   virtual std::optional<std::vector<te::Step>> find(const std::string& workload_key,
                                                     const codegen::Target& target) const = 0;
+  // The same for a CUDA target (records keyed by target.to_string(), "cuda -arch=sm_90"). The
+  // default provides nothing: a provider of CPU schedules only.
+  virtual std::optional<std::vector<te::Step>> find_cuda(const std::string& workload_key,
+                                                         const codegen::CudaTarget& target) const {
+    (void)workload_key;
+    (void)target;
+    return std::nullopt;
+  }
 };
+
+// Whether a target string names a GPU target ("cuda ..."), as compile() decides.
+bool is_cuda_target(const std::string& text);
+// The graph pipeline compile() runs for a CUDA target: the default pipeline without the CPU
+// layout alteration (NCHW{c}c blocking and weight packing serve CPU vector registers, not GPU
+// threads).
+Graph optimize_for_gpu(const Graph& graph);
 
 struct CompileOptions {
   std::string target = "llvm";         // codegen::Target::parse syntax, or "cuda [-arch=sm_XX]"
