@@ -10,14 +10,6 @@
 
 namespace tessel::autotune {
 
-namespace {
-
-const int64_t kUnrollSteps[] = {0, 16, 64, 512};
-
-struct StageExtents {
-  std::vector<int64_t> spatial, reduce;
-};
-
 StageExtents extents_of(const SearchTask& task, int stage) {
   te::Schedule s = task.fresh_schedule();
   const te::StageNode& node = s.stage_node(stage);
@@ -28,13 +20,6 @@ StageExtents extents_of(const SearchTask& task, int stage) {
   }
   return e;
 }
-
-template <typename T>
-T pick(const std::vector<T>& values, std::mt19937_64& rng) {
-  return values[std::uniform_int_distribution<size_t>(0, values.size() - 1)(rng)];
-}
-
-bool chance(double p, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
 
 std::vector<int64_t> prime_factors(int64_t n) {
   std::vector<int64_t> f;
@@ -47,6 +32,10 @@ std::vector<int64_t> prime_factors(int64_t n) {
   if (n > 1) f.push_back(n);
   return f;
 }
+
+namespace {
+
+const int64_t kUnrollSteps[] = {0, 16, 64, 512};
 
 // Tile levels (S1, S2, S3) for an axis of extent `extent`; the innermost (S3) is the register tile
 // and, for the innermost axis, the vector loop.

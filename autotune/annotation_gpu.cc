@@ -17,40 +17,6 @@ const std::vector<int64_t> kUnrollSteps = {0, 16, 64, 512, 1024};
 const std::vector<int64_t> kFetchVectors = {1, 2, 4};
 constexpr int kDraws = 8;  // draws before a sample's tiles are shrunk to fit
 
-struct StageExtents {
-  std::vector<int64_t> spatial, reduce;
-};
-
-StageExtents extents_of(const SearchTask& task, int stage) {
-  te::Schedule s = task.fresh_schedule();
-  const te::StageNode& node = s.stage_node(stage);
-  StageExtents e;
-  for (const IterVar& iv : node.op->axis) e.spatial.push_back(std::max<int64_t>(1, constant_extent(iv)));
-  if (node.op->has_reduction) {
-    for (const IterVar& iv : node.op->reduction.axes) e.reduce.push_back(std::max<int64_t>(1, constant_extent(iv)));
-  }
-  return e;
-}
-
-template <typename T>
-T pick(const std::vector<T>& values, std::mt19937_64& rng) {
-  return values[std::uniform_int_distribution<size_t>(0, values.size() - 1)(rng)];
-}
-
-bool chance(double p, std::mt19937_64& rng) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
-
-std::vector<int64_t> prime_factors(int64_t n) {
-  std::vector<int64_t> f;
-  for (int64_t p = 2; p * p <= n; ++p) {
-    while (n % p == 0) {
-      f.push_back(p);
-      n /= p;
-    }
-  }
-  if (n > 1) f.push_back(n);
-  return f;
-}
-
 // Levels (S1 vthread, S2 threadIdx, S3, S4) of one spatial axis: a random factorisation of the
 // extent over the five levels (S0 gets the rest), or powers of two that need not divide it.
 std::array<int64_t, 4> sample_spatial(int64_t extent, std::mt19937_64& rng) {

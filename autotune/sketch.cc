@@ -93,10 +93,6 @@ StageFacts analyze_stages(const SearchTask& task) {
   return facts;
 }
 
-namespace {
-
-// The output stage a reduction's tile can be fused into: the single elementwise output of the
-// same shape that reaches it only through stages that get inlined; -1 when there is none.
 int fusable_consumer(const SearchTask& task, const StageFacts& facts, int stage) {
   te::Schedule s = task.fresh_schedule();
   int found = -1;
@@ -126,6 +122,9 @@ int fusable_consumer(const SearchTask& task, const StageFacts& facts, int stage)
   }
   return found;
 }
+
+namespace {
+
 
 }  // namespace
 
@@ -165,32 +164,7 @@ std::vector<Sketch> generate_sketches(const SearchTask& task) {
       options[i] = {{i, StageRule::kSimple, -1}};
     }
   }
-  // Cartesian product, at most 8 sketches (the first alternative of each stage is the preferred one).
-  std::vector<Sketch> sketches(1);
-  for (int i = 0; i < n; ++i) {
-    if (options[i].empty()) continue;
-    std::vector<Sketch> next;
-    for (const Sketch& base : sketches) {
-      for (const StagePlan& plan : options[i]) {
-        if (next.size() >= 8) break;
-        Sketch sk = base;
-        sk.plans.push_back(plan);
-        next.push_back(std::move(sk));
-      }
-    }
-    sketches = std::move(next);
-  }
-  // A stage fused into a tile is only fused in the sketches that tile its producer.
-  for (Sketch& sk : sketches) {
-    std::set<int> fused;
-    for (const StagePlan& p : sk.plans) {
-      if (p.rule == StageRule::kTile && p.consumer >= 0) fused.insert(p.consumer);
-    }
-    for (StagePlan& p : sk.plans) {
-      if (fused.count(p.stage)) p.rule = StageRule::kFusedInto;
-    }
-  }
-  return sketches;
+  return combine_stage_plans<Sketch>(options, StageRule::kTile, StageRule::kFusedInto);
 }
 
 std::string Sketch::to_string() const {

@@ -30,38 +30,6 @@ GpuLimits gpu_limits_for(const codegen::CudaTarget& target) {
 
 namespace {
 
-// The output stage a tiled reduction can be fused into: the single elementwise output of the same
-// shape that reaches it only through stages that get inlined; -1 when there is none.
-int fusable_consumer(const SearchTask& task, const StageFacts& facts, int stage) {
-  te::Schedule s = task.fresh_schedule();
-  int found = -1;
-  bool ok = true;
-  std::function<void(int)> walk = [&](int i) {
-    for (int c : facts.consumers[i]) {
-      const auto& f = facts.stages[c];
-      if (f.output) {
-        if (f.reduction || (found >= 0 && found != c)) ok = false;
-        found = c;
-      } else if (!f.reduction) {
-        walk(c);
-      } else {
-        ok = false;
-      }
-    }
-  };
-  walk(stage);
-  if (!ok || found < 0) return -1;
-  const auto& a = s.stage_node(stage).op->shape;
-  const auto& b = s.stage_node(found).op->shape;
-  if (a.size() != b.size()) return -1;
-  for (size_t d = 0; d < a.size(); ++d) {
-    const int64_t* x = as_const_int(a[d]);
-    const int64_t* y = as_const_int(b[d]);
-    if (!x || !y || *x != *y) return -1;
-  }
-  return found;
-}
-
 // A reduction whose outputs are too few to occupy a GPU one per thread, while each output sums
 // enough terms to keep a block's threads busy: rows of softmax or layer_norm, a GEMV.
 bool needs_cross_thread(const StageFacts::Stage& f) {
@@ -93,32 +61,7 @@ std::vector<GpuSketch> generate_gpu_sketches(const SearchTask& task) {
       options[i] = {{i, GpuStageRule::kSimple, -1}};
     }
   }
-  // Cartesian product, at most 8 sketches (the first alternative of each stage is the preferred one).
-  std::vector<GpuSketch> sketches(1);
-  for (int i = 0; i < n; ++i) {
-    if (options[i].empty()) continue;
-    std::vector<GpuSketch> next;
-    for (const GpuSketch& base : sketches) {
-      for (const GpuStagePlan& plan : options[i]) {
-        if (next.size() >= 8) break;
-        GpuSketch sk = base;
-        sk.plans.push_back(plan);
-        next.push_back(std::move(sk));
-      }
-    }
-    sketches = std::move(next);
-  }
-  // A stage fused into a tile is only fused in the sketches that tile its producer.
-  for (GpuSketch& sk : sketches) {
-    std::set<int> fused;
-    for (const GpuStagePlan& p : sk.plans) {
-      if (p.rule == GpuStageRule::kTile && p.consumer >= 0) fused.insert(p.consumer);
-    }
-    for (GpuStagePlan& p : sk.plans) {
-      if (fused.count(p.stage)) p.rule = GpuStageRule::kFusedInto;
-    }
-  }
-  return sketches;
+  return combine_stage_plans<GpuSketch>(options, GpuStageRule::kTile, GpuStageRule::kFusedInto);
 }
 
 std::string GpuSketch::to_string() const {
