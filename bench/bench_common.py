@@ -56,10 +56,12 @@ def environment_note() -> str:
 
 
 def interleaved_median_ms(engines: Dict[str, Callable[[], object]], runs: int = 30, warmup: int = 3,
-                          per_round: int = 5, settle: float = 0.05) -> Dict[str, float]:
+                          per_round: int = 5, settle: float = 0.05, rewarm: float = 0.03) -> Dict[str, float]:
     """Median milliseconds per call of each engine. Engines are timed in interleaved rounds of
     `per_round` calls so that all see the same machine load; at every switch a short pause lets
-    the previous engine's spinning worker threads park, and one untimed call re-warms this one."""
+    the previous engine's spinning worker threads park, and untimed calls for `rewarm` seconds
+    bring this engine's threads and the cores' clocks back up (after the pause, the first
+    milliseconds of a short kernel run measurably slower)."""
     times: Dict[str, List[float]] = {name: [] for name in engines}
     for fn in engines.values():
         for _ in range(warmup):
@@ -67,7 +69,10 @@ def interleaved_median_ms(engines: Dict[str, Callable[[], object]], runs: int = 
     while min(len(t) for t in times.values()) < runs:
         for name, fn in engines.items():
             time.sleep(settle)
+            warm_until = time.perf_counter() + rewarm
             fn()
+            while time.perf_counter() < warm_until:
+                fn()
             for _ in range(per_round):
                 start = time.perf_counter()
                 fn()
