@@ -206,6 +206,19 @@ llvm::Value* CodeGenLLVM::emit_binary(const BinaryNode* op) {
   llvm::Value* b = emit(op->b);
   const bool is_float = t.is_float();
   const bool is_signed = t.is_int();
+  if (t.is_bfloat16() && (op->op == BinaryOp::kAdd || op->op == BinaryOp::kSub || op->op == BinaryOp::kMul ||
+                          op->op == BinaryOp::kDiv)) {
+    // Computed in float32 and rounded once: exact for the product, and for +, -, / float32's 24
+    // bits are enough that the double rounding gives the correctly rounded bfloat16 result.
+    llvm::Type* f32 = llvm_type(DataType::Float(32, t.lanes()));
+    llvm::Value* wide_a = builder_.CreateFPExt(a, f32);
+    llvm::Value* wide_b = builder_.CreateFPExt(b, f32);
+    llvm::Value* wide = op->op == BinaryOp::kAdd   ? builder_.CreateFAdd(wide_a, wide_b)
+                        : op->op == BinaryOp::kSub ? builder_.CreateFSub(wide_a, wide_b)
+                        : op->op == BinaryOp::kMul ? builder_.CreateFMul(wide_a, wide_b)
+                                                   : builder_.CreateFDiv(wide_a, wide_b);
+    return emit_round_to_bfloat16(wide, t.lanes());
+  }
   switch (op->op) {
     case BinaryOp::kAdd: return is_float ? builder_.CreateFAdd(a, b) : builder_.CreateAdd(a, b);
     case BinaryOp::kSub: return is_float ? builder_.CreateFSub(a, b) : builder_.CreateSub(a, b);
@@ -294,11 +307,59 @@ llvm::Value* CodeGenLLVM::emit_cast(DataType to, DataType from, llvm::Value* val
   if (from.is_integral() && to.is_integral()) return builder_.CreateIntCast(value, target, from.is_int());
   if (from.is_integral()) return from.is_int() ? builder_.CreateSIToFP(value, target) : builder_.CreateUIToFP(value, target);
   if (to.is_integral()) return to.is_int() ? builder_.CreateFPToSI(value, target) : builder_.CreateFPToUI(value, target);
-  if (from.bits() == to.bits()) {  // float16 <-> bfloat16, through float32
+  if (to.is_bfloat16() && !from.is_bfloat16()) {
+    // Narrowing to bfloat16 is done in integer arithmetic: without AVX512-BF16, LLVM lowers a
+    // bfloat16 fptrunc to a libcall (__truncsfbf2) that neither the JIT nor older libgcc provide.
+    DataType f32 = DataType::Float(32, to.lanes());
+    if (from.bits() == 32) return emit_round_to_bfloat16(value, to.lanes());
+    if (from.bits() < 32) return emit_round_to_bfloat16(emit_cast(f32, from, value), to.lanes());
+    return emit_round_to_bfloat16(emit_round_to_odd_float32(value, to.lanes()), to.lanes());
+  }
+  if (from.bits() == to.bits()) {  // bfloat16 -> float16, through float32 (exact)
     llvm::Type* f32 = llvm_type(DataType::Float(32, to.lanes()));
     return builder_.CreateFPTrunc(builder_.CreateFPExt(value, f32), target);
   }
   return from.bits() < to.bits() ? builder_.CreateFPExt(value, target) : builder_.CreateFPTrunc(value, target);
+}
+
+// float64 -> float32 rounded to odd (truncate toward zero, then set the lowest bit when inexact),
+// so that a second rounding to bfloat16 gives the correctly rounded result of the float64 value.
+llvm::Value* CodeGenLLVM::emit_round_to_odd_float32(llvm::Value* value, int lanes) {
+  auto splat = [&](llvm::Value* scalar) -> llvm::Value* {
+    return lanes > 1 ? builder_.CreateVectorSplat(lanes, scalar) : scalar;
+  };
+  llvm::Type* f32 = llvm_type(DataType::Float(32, lanes));
+  llvm::Type* i32 = llvm_type(DataType::Int(32, lanes));
+  llvm::Value* nearest = builder_.CreateFPTrunc(value, f32);
+  llvm::Value* back = builder_.CreateFPExt(nearest, value->getType());
+  llvm::Value* bits = builder_.CreateBitCast(nearest, i32);
+  llvm::Value* magnitude = builder_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, value);
+  llvm::Value* rounded_away = builder_.CreateFCmpOGT(builder_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, back), magnitude);
+  llvm::Value* toward_zero =
+      builder_.CreateSelect(rounded_away, builder_.CreateSub(bits, splat(builder_.getInt32(1))), bits);
+  llvm::Value* inexact = builder_.CreateZExt(builder_.CreateFCmpONE(back, value), i32);
+  return builder_.CreateBitCast(builder_.CreateOr(toward_zero, inexact), f32);
+}
+
+// float32 -> bfloat16 with round-to-nearest-even on the bit pattern: add 0x7fff plus the lowest
+// kept bit, keep the high half. NaNs keep their sign and become quiet NaNs (the addition could
+// otherwise carry a NaN's payload into the exponent or clear it to infinity). Infinities and
+// overflow to infinity come out of the same addition.
+llvm::Value* CodeGenLLVM::emit_round_to_bfloat16(llvm::Value* value, int lanes) {
+  auto splat = [&](llvm::Value* scalar) -> llvm::Value* {
+    return lanes > 1 ? builder_.CreateVectorSplat(lanes, scalar) : scalar;
+  };
+  llvm::Type* i32 = llvm_type(DataType::Int(32, lanes));
+  llvm::Type* i16 = llvm_type(DataType::Int(16, lanes));
+  auto const32 = [&](uint32_t v) { return splat(builder_.getInt32(v)); };
+  llvm::Value* bits = builder_.CreateBitCast(value, i32);
+  llvm::Value* lowest_kept = builder_.CreateAnd(builder_.CreateLShr(bits, const32(16)), const32(1));
+  llvm::Value* rounded = builder_.CreateAdd(bits, builder_.CreateAdd(lowest_kept, const32(0x7fff)));
+  llvm::Value* high = builder_.CreateTrunc(builder_.CreateLShr(rounded, const32(16)), i16);
+  llvm::Value* quiet_nan = builder_.CreateTrunc(builder_.CreateLShr(builder_.CreateOr(bits, const32(0x00400000)),
+                                                                    const32(16)), i16);
+  llvm::Value* is_nan = builder_.CreateFCmpUNO(value, value);
+  return builder_.CreateBitCast(builder_.CreateSelect(is_nan, quiet_nan, high), llvm_type(DataType::BFloat16(lanes)));
 }
 
 llvm::Value* CodeGenLLVM::emit_ramp(const RampNode* op) {
@@ -388,6 +449,15 @@ llvm::Value* CodeGenLLVM::emit_libm_per_lane(const char* scalar_name, DataType t
 
 llvm::Value* CodeGenLLVM::emit_call(const CallNode* op) {
   const DataType t = op->dtype;
+  if (t.is_bfloat16()) {
+    // bfloat16 intrinsics run in float32 and round once (LLVM would call a runtime routine to
+    // narrow its promoted result, which the JIT cannot resolve on CPUs without AVX512-BF16).
+    const DataType f32 = DataType::Float(32, t.lanes());
+    std::vector<Expr> wide_args;
+    for (const Expr& arg : op->args) wide_args.push_back(arg.dtype().is_bfloat16() ? make_cast(f32, arg) : arg);
+    const CallNode wide(f32, op->op, std::move(wide_args));
+    return emit_round_to_bfloat16(emit_call(&wide), t.lanes());
+  }
   std::vector<llvm::Value*> args;
   for (const Expr& arg : op->args) args.push_back(emit(arg));
   switch (op->op) {

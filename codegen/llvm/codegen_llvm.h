@@ -52,6 +52,8 @@ class CodeGenLLVM {
   llvm::Value* emit_integer_division(BinaryOp op, DataType t, llvm::Value* a, llvm::Value* b,
                                      const Expr& divisor);
   llvm::Value* emit_cast(DataType to, DataType from, llvm::Value* value);
+  llvm::Value* emit_round_to_bfloat16(llvm::Value* value, int lanes);
+  llvm::Value* emit_round_to_odd_float32(llvm::Value* value, int lanes);
   llvm::Value* emit_load(const LoadNode* op);
   llvm::Value* emit_ramp(const RampNode* op);
   llvm::Value* emit_call(const CallNode* op);

@@ -3,6 +3,11 @@
 // kVectorized loops that lower() turns into vector code.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <random>
+
 #include "codegen/codegen_test_util.h"
 #include "tessel/codegen/llvm.h"
 #include "tessel/ir/interpreter.h"
@@ -145,6 +150,58 @@ TEST(CodegenElementwise, HalfAndBFloat16) {
     EXPECT_TRUE(testing::bitwise_equal(jit_narrow, ref_narrow)) << t.to_string();
     EXPECT_TRUE(testing::bitwise_equal(jit_out, ref_out)) << t.to_string();
   }
+}
+
+// Narrowing to bfloat16 is emitted as integer arithmetic (no libcall on CPUs without
+// AVX512-BF16): float32 and float64 sources, random bit patterns (subnormals, huge values,
+// infinities, NaNs), exact ties and values just past them, and a bfloat16 intrinsic; bit-exact
+// against the interpreter, and NaN in, NaN out.
+TEST(CodegenElementwise, NarrowingToBFloat16RoundsToNearestEven) {
+  const int n = 512;
+  const DataType bf16 = DataType::BFloat16(), f32 = DataType::Float(32), f64 = DataType::Float(64);
+  Buffer a = make_buffer("A", f32, {n}), d = make_buffer("D", f64, {n});
+  Buffer from32 = make_buffer("From32", bf16, {n}), from64 = make_buffer("From64", bf16, {n});
+  Buffer root = make_buffer("Root", bf16, {n});
+  Var i("i"), j("j");
+  Expr index = make_ramp(j * 16, 1, 16);
+  Stmt scalar = make_for(i, 0, n, ForKind::kSerial,
+                         make_seq({make_store(from64, make_cast(bf16, d({i})), {i}),
+                                   make_store(root, make_call(Intrinsic::k_sqrt, {make_cast(bf16, a({i}))}), {i})}));
+  Stmt vector = make_for(j, 0, n / 16, ForKind::kSerial,
+                         make_store(from32, make_cast(bf16.with_lanes(16), make_load(a, {index})), {index}));
+  PrimFunc f = make_prim_func("to_bfloat16", {Param::of(a), Param::of(d), Param::of(from32), Param::of(from64),
+                                              Param::of(root)},
+                              make_seq({scalar, vector}));
+  AlignedArray<float> x(n);
+  AlignedArray<double> y(n);
+  std::mt19937 rng(11);
+  const float specials[] = {0.0f, -0.0f, 1.0f, 1.00390625f, 1.01171875f, 1.0039063f, 3.3895314e38f, 3.4e38f,
+                            INFINITY, -INFINITY, NAN, -NAN, 1e-40f, -1e-45f};
+  for (int k = 0; k < n; ++k) {
+    uint32_t bits = rng();
+    std::memcpy(&x[k], &bits, sizeof bits);
+    if (k < static_cast<int>(std::size(specials))) x[k] = specials[k];
+    // float64 values between two bfloat16 values, and just off their midpoint (a double rounding
+    // through float32 would turn those into ties).
+    y[k] = std::ldexp(1.0 + (rng() % 256) / 256.0 + ((k % 3) - 1) * std::ldexp(1.0, -30) + 1.0 / 512,
+                      static_cast<int>(rng() % 200) - 100);
+  }
+  AlignedArray<uint16_t> jit32(n), ref32(n), jit64(n), ref64(n), jit_root(n), ref_root(n);
+  JitModule::compile({f}).get_function(f->name).call({x.data(), y.data(), jit32.data(), jit64.data(), jit_root.data()});
+  interpret(f, {x.data(), y.data(), ref32.data(), ref64.data(), ref_root.data()});
+  auto is_nan = [](uint16_t b) { return (b & 0x7f80) == 0x7f80 && (b & 0x7f) != 0; };
+  for (int k = 0; k < n; ++k) {
+    if (std::isnan(x[k])) {
+      EXPECT_TRUE(is_nan(jit32[k])) << "lane " << k;
+      continue;
+    }
+    EXPECT_EQ(jit32[k], ref32[k]) << "lane " << k << ": " << x[k];
+    if (!is_nan(ref_root[k])) EXPECT_EQ(jit_root[k], ref_root[k]) << "lane " << k << ": sqrt " << x[k];
+  }
+  EXPECT_TRUE(testing::bitwise_equal(jit64, ref64));
+  EXPECT_EQ(jit32[3], 0x3f80);  // 1.00390625 is a tie: to even
+  EXPECT_EQ(jit32[4], 0x3f82);  // 1.01171875 is a tie: to even, upward
+  EXPECT_EQ(jit32[7], 0x7f80);  // 3.4e38 overflows to infinity
 }
 
 }  // namespace
