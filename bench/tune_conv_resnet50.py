@@ -8,16 +8,18 @@ run, on the same number of threads.
 
 Layers come from torchvision's resnet50 (forward hooks give each Conv2d's input size) and are
 deduplicated on (in, out, kernel, stride, padding, input size); the "uses" column says how many
-of the model's 53 convolutions share the shape. For each layer a one-conv graph (the layer's
-weights as a param) goes through the graph compiler's task extraction
-(`autotune.extract_tasks`), which gives the workload exactly as the compiled model runs it: the
-conv in NCHW16c layout with its weight pre-packed at compile time. That task is tuned (records
+of the model's 53 convolutions share the shape. The whole model goes through the ONNX importer
+and the graph compiler's task extraction (`autotune.extract_tasks`), which gives each layer's
+workload exactly as the compiled model runs it: the conv in the layout chosen for the whole
+network (NCHW16c past the stem) with its weight pre-packed at compile time and its fused
+epilogue (bias, relu, residual add; the most used one where several share a shape, so Tessel
+does a little more work than PyTorch's bare conv). That task is tuned (records
 already in --records count, so runs resume), and then timed as a kernel:
 
   - Tessel untuned: the task's default schedule (what an untuned compile uses);
   - Tessel tuned:   the best record of the task;
   - PyTorch:        torch.nn.functional.conv2d on the NCHW input and OIHW weight;
-  - Tessel e2e:     the whole one-conv module compiled with the records (autotune.compile) and
+  - Tessel e2e:     a one-conv module (its own layout choice) compiled with the records and
                     run through tessel.runtime, i.e. tuned conv plus the NCHW <-> NCHW16c layout
                     transforms of the input and output (which a whole model pays once, not per
                     layer); shown for reference.
@@ -100,6 +102,44 @@ def resnet50_conv_layers() -> list:
     return list(seen.values())
 
 
+def layer_key(layer: dict) -> tuple:
+    ho = (layer["h"] + 2 * layer["pad"] - layer["k"]) // layer["stride"] + 1
+    return (layer["cin"], layer["h"], layer["w"], layer["cout"], layer["k"], ho)
+
+
+def model_conv_tasks(layers: list, work: str) -> dict:
+    """The conv2d task of every layer as the compiled ResNet-50 runs it: the whole model goes
+    through the ONNX importer and task extraction, so each conv has the layout the graph compiler
+    picks for the whole network (NCHW16c past the stem) and its fused epilogue (bias, relu,
+    residual add). Where several fused workloads share a conv shape, the most used one."""
+    import torchvision
+    from tessel.frontend import from_onnx
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50(weights=None).eval()
+    path = os.path.join(work, "resnet50.onnx")
+    torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), path, opset_version=13, input_names=["input"],
+                      output_names=["output"])
+    graph, params = from_onnx(path)
+    found = {}
+    for task in autotune.extract_tasks(graph, params, "llvm"):
+        if "conv2d" not in task.name:
+            continue
+        data, weight, out = (tuple(a.shape) for a in (task.args[0], task.args[1], task.args[-1]))
+        if len(data) == 5:  # NCHW{b}c data, OIHW{i}i{o}o weight
+            key = (data[1] * data[4], data[2], data[3], weight[0] * weight[5], weight[2], out[2])
+        else:
+            key = (data[1], data[2], data[3], weight[0], weight[2], out[2])
+        if key not in found or task.weight > found[key].weight:
+            found[key] = task
+    missing = [bench_common.layer_label(l) for l in layers if layer_key(l) not in found]
+    if missing:
+        raise SystemExit(f"no task of the compiled ResNet-50 matches layer(s) {', '.join(missing)}")
+    return found
+
+
+MODEL_TASKS: dict = {}
+
+
 def random_args(specs, rng) -> list:
     arrays = []
     for spec in specs:
@@ -116,7 +156,8 @@ def bench_layer(index: int, layer: dict, work: str) -> list:
     rng = np.random.default_rng(index)
     weight = (rng.standard_normal((layer["cout"], layer["cin"], layer["k"], layer["k"]))
               * np.sqrt(2.0 / (layer["cin"] * layer["k"] ** 2))).astype(np.float32)
-    task, graph, params = bench_common.conv_task(layer, weight)
+    graph, params = bench_common.conv_graph(layer, weight)
+    task = MODEL_TASKS[layer_key(layer)]
 
     start = time.time()
     autotune.tune([task], trials=ARGS.trials, records=ARGS.records, seed=ARGS.seed, cost_model=ARGS.cost_model,
@@ -190,6 +231,7 @@ def main() -> int:
           f"{len(chosen)} of {len(layers)} distinct layers")
     rows = []
     with tempfile.TemporaryDirectory() as work:
+        MODEL_TASKS.update(model_conv_tasks([layers[i] for i in chosen], work))
         for i in chosen:
             rows.append(bench_layer(i, layers[i], work))
             sys.stdout.flush()
