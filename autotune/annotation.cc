@@ -170,7 +170,9 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
   }
   vec = std::min(vec, inner);
   a.spatial[nd - 1][2] = vec;
-  int64_t budget = std::max<int64_t>(1, 24 / ceil_div(vec, lanes));  // accumulator registers
+  // Accumulator registers: what the ISA has (32 vector registers with AVX-512, 16 below it) less
+  // the few that hold the broadcast input and the weight vectors of the micro-kernel.
+  int64_t budget = std::max<int64_t>(1, (lanes >= 16 ? 24 : 12) / ceil_div(vec, lanes));
   // The row axis: the nearest outer axis with more than one iteration half of the time (ow of an
   // NCHWc conv, rows of a matmul), else any of them (output channels of an NCHW conv).
   std::vector<int> outer_axes;

@@ -2,6 +2,7 @@
 compared with torch.nn.functional: linear, matmul/bmm, conv2d (stride, asymmetric padding,
 dilation, groups, depthwise), conv_transpose2d, max/avg/adaptive pooling, and fused epilogues."""
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -128,6 +129,33 @@ def test_conv2d_nhwc_and_nchwc_match_torch() -> None:
     result = run(blocked, [Xc, Wc], [x, w])  # [2, 2, 6, 7, 16]
     unblocked = result.transpose(0, 1, 4, 2, 3).reshape(2, 32, 6, 7)[:, :19]
     close(unblocked, expected)
+
+
+# The NCHWc default schedule's register tile depends on the vector registers: 8 columns of one
+# channel block with AVX-512, columns x several 8-wide channel blocks with AVX2 (output blocks
+# 4, 2 or 1 at a time; output widths not divisible by the column tile). Both are built for
+# the host, whatever it is, with a fused bias + relu epilogue.
+@pytest.mark.parametrize("cpu", ["znver3", "znver4"])
+@pytest.mark.parametrize("out_blocks,width,stride", [(4, 13, 1), (6, 9, 2), (3, 7, 1)])
+def test_conv2d_nchwc_register_tiles_per_isa(cpu: str, out_blocks: int, width: int, stride: int) -> None:
+    block = 8
+    x, w, b = random((1, 16, width + 1, width), 31), random((out_blocks * block, 16, 3, 3), 32), random((out_blocks * block,), 33)
+    X, W, B = (te.placeholder(a.shape, name=n) for a, n in ((x, "x"), (w, "w"), (b, "b")))
+    conv = ops.conv2d_nchwc(ops.nchw_to_nchwc(X, block), ops.pack_conv2d_weight_nchwc(W, block, block), strides=stride,
+                            padding=1)
+    bias = ops.reshape(B, (1, out_blocks, 1, 1, block))
+    out = ops.relu(ops.add(conv, bias))
+    s = te.default_schedule(out, f"llvm -mtriple=x86_64-linux-gnu -mcpu={cpu}")
+    text = str(tessel.lower(s, [X, W, B, out]))
+    # AVX2 accumulates several output blocks per tile (a local buffer of more than 8 columns x 8).
+    tiles = [int(m) for m in re.findall(r"conv2d_nchwc: float32\[(\d+)\]", text)]
+    assert tiles and (max(tiles) > 64 if cpu == "znver3" and out_blocks % 2 == 0 else max(tiles) <= 64), text
+    f = tessel.build(s, [X, W, B, out])
+    result = np.full(tuple(int(d) for d in out.shape), 7.0, dtype="float32")
+    f(x, w, b, result)
+    n, c, h, wo, _ = result.shape
+    expected = F.relu(F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=1))
+    close(result.transpose(0, 1, 4, 2, 3).reshape(n, c * block, h, wo), expected)
 
 
 @pytest.mark.parametrize("stride,padding,output_padding,dilation",
