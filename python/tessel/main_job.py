@@ -60,6 +60,9 @@ def build_parser(parser_class: Type[argparse.ArgumentParser] = argparse.Argument
                         help="a folder with node_modules/onnxruntime-node (default: $TESSEL_ORT_DIR, "
                              "~/.cache/tessel/ort, the global npm folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    parser.add_argument("--no-ort-install", action="store_true",
+                        help="do not install onnxruntime-node with npm when it is not found (the ONNX Runtime "
+                             "column then reads n/a)")
     return parser
 
 
@@ -152,6 +155,9 @@ const ort = require(path.join(process.argv[2], 'node_modules', 'onnxruntime-node
 """
 
 
+ORT_HOME = Path.home() / ".cache" / "tessel" / "ort"  # where the demo installs onnxruntime-node
+
+
 def find_onnxruntime_node(explicit: str = "") -> Tuple[Optional[str], str]:
     """(folder holding node_modules/onnxruntime-node, "") or (None, why not)."""
     if shutil.which("node") is None:
@@ -159,7 +165,7 @@ def find_onnxruntime_node(explicit: str = "") -> Tuple[Optional[str], str]:
     if explicit:
         candidates = [explicit]
     else:
-        candidates = [str(Path.home() / ".cache" / "tessel" / "ort")]
+        candidates = [str(ORT_HOME)]
         npm = shutil.which("npm")
         if npm is not None:
             try:
@@ -174,6 +180,26 @@ def find_onnxruntime_node(explicit: str = "") -> Tuple[Optional[str], str]:
     where = explicit or " or ".join(candidates)
     return None, (f"onnxruntime-node not found in {where}; install it with "
                   "`npm install --prefix ~/.cache/tessel/ort --ignore-scripts onnxruntime-node` or pass --ort-dir")
+
+
+def install_onnxruntime_node(timeout_s: float = 180.0) -> Tuple[Optional[str], str]:
+    """Installs the ONNX Runtime peer (the npm package onnxruntime-node, its prebuilt CPU library
+    inside; install scripts skipped) into ~/.cache/tessel/ort. (folder, "") or (None, why not)."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None, "node.js and npm are not installed"
+    print(f"  installing onnxruntime-node with npm into {ORT_HOME} (the ONNX Runtime peer; --no-ort-install "
+          "skips this)", flush=True)
+    try:
+        ORT_HOME.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([npm, "install", "--prefix", str(ORT_HOME), "--ignore-scripts", "--no-audit",
+                               "--no-fund", "onnxruntime-node"], capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError) as error:
+        return None, f"npm install onnxruntime-node failed: {error}"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+        return None, f"npm install onnxruntime-node failed: {last}"
+    return find_onnxruntime_node(str(ORT_HOME))
 
 
 class OrtWorker:
@@ -399,6 +425,8 @@ def run(options: argparse.Namespace) -> int:
         "torch": torch_runs,
     }
     ort_dir, ort_reason = find_onnxruntime_node(options.ort_dir)
+    if ort_dir is None and not options.ort_dir and not options.quick and not options.no_ort_install:
+        ort_dir, ort_reason = install_onnxruntime_node()
     worker: Optional[OrtWorker] = None
     work = tempfile.mkdtemp(prefix="tessel_demo_")
     try:

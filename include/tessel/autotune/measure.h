@@ -39,7 +39,10 @@ struct MeasureOptions {
   int repeat = 3;                    // timed repeats; each repeat's cost is the mean of its runs
   double min_repeat_seconds = 0.02;  // runs per repeat grow until a repeat lasts this long
   double run_timeout_seconds = 10;   // per candidate child (all repeats together)
-  double build_timeout_seconds = 10;  // per candidate compile; a kernel that takes longer is never worth it
+  // Per candidate compile. On 2 cores the median CPU candidate builds in about 0.5 s; the few that
+  // take longer are unrolled so far that LLVM spends 10-200 s on them, and in the ResNet-18 search
+  // none of them was much faster than a quick-building one, so waiting longer only burns time.
+  double build_timeout_seconds = 4;
   bool check_correctness = true;
   bool flush_cache = false;          // write a buffer larger than the caches before every run
   int build_threads = 2;             // lowering threads, and build children at once
