@@ -28,13 +28,7 @@ std::vector<std::vector<te::Step>> sample_batch(const SearchTask& task, int n, u
   return batch;
 }
 
-MeasureOptions quick_options() {
-  MeasureOptions o;
-  o.repeat = 2;
-  o.min_repeat_seconds = 0.001;
-  o.run_timeout_seconds = 1;
-  return o;
-}
+MeasureOptions quick_options() { return testing::quick_measure(2, 1); }
 
 TEST(Measure, ValidCandidatesHaveCosts) {
   SearchTask task = testing::matmul_task(33, 47, 19);
@@ -117,19 +111,9 @@ TEST(Measure, CancelledBatchIsAbandoned) {
 }
 
 TEST(Measure, TuningGoesOnAfterFaultsAndRecordsThem) {
-  std::string path = (std::filesystem::temp_directory_path() / ("tessel_faults_" + std::to_string(getpid()) + ".jsonl")).string();
-  std::filesystem::remove(path);
+  std::string path = testing::temp_path("tessel_faults", "records.jsonl");
   setenv("TESSEL_TEST_FAULT", "crash:0,wrong:2,hang:5", 1);
-  TuneOptions options;
-  options.trials = 12;
-  options.batch_size = 6;
-  options.seed = 3;
-  options.records_path = path;
-  options.cost_model = "random";
-  options.population = 16;
-  options.generations = 2;
-  options.verbose = false;
-  options.measure = quick_options();
+  TuneOptions options = testing::quick_tune(path, /*trials=*/12, /*batch=*/6, /*seed=*/3, quick_options());
   TaskScheduler scheduler({testing::matmul_task(17, 40, 9)}, options);
   unsetenv("TESSEL_TEST_FAULT");
   auto best = scheduler.tune();

@@ -25,33 +25,10 @@
 namespace tessel::autotune {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  std::string path =
-      (std::filesystem::temp_directory_path() / ("tessel_search_" + std::to_string(getpid()) + "_" + name)).string();
-  std::filesystem::remove(path);
-  return path;
-}
-
-MeasureOptions quick_measure() {
-  MeasureOptions o;
-  o.repeat = 1;
-  o.min_repeat_seconds = 0.001;
-  o.run_timeout_seconds = 5;
-  return o;
-}
+std::string temp_path(const std::string& name) { return testing::temp_path("tessel_search", name); }
 
 TuneOptions quick_options(const std::string& records, int trials, int batch) {
-  TuneOptions o;
-  o.trials = trials;
-  o.batch_size = batch;
-  o.seed = 5;
-  o.records_path = records;
-  o.cost_model = "random";
-  o.population = 16;
-  o.generations = 2;
-  o.verbose = false;
-  o.measure = quick_measure();
-  return o;
+  return testing::quick_tune(records, trials, batch, /*seed=*/5, testing::quick_measure(1, 5));
 }
 
 TuningRecord make_record(const SearchTask& task, const std::string& steps_json, double cost) {

@@ -18,17 +18,12 @@
 #include "tessel/ir/interpreter.h"
 #include "tessel/te/ops/nn.h"
 #include "tessel/te/ops/tensor.h"
+#include "test_util.h"
 
 namespace tessel::autotune {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  std::string path =
-      (std::filesystem::temp_directory_path() / ("tessel_search_gpu_" + std::to_string(getpid()) + "_" + name))
-          .string();
-  std::filesystem::remove(path);
-  return path;
-}
+std::string temp_path(const std::string& name) { return testing::temp_path("tessel_search_gpu", name); }
 
 constexpr int kM = 37, kN = 29, kK = 19;  // odd shapes: no tile divides them evenly
 
@@ -39,18 +34,7 @@ SearchTask cuda_matmul_task(const std::string& target = "cuda") {
 }
 
 TuneOptions quick_options(const std::string& records) {
-  TuneOptions o;
-  o.trials = 8;
-  o.batch_size = 8;
-  o.seed = 3;
-  o.records_path = records;
-  o.cost_model = "random";
-  o.population = 16;
-  o.generations = 2;
-  o.verbose = false;
-  o.measure.repeat = 1;
-  o.measure.min_repeat_seconds = 0.001;
-  return o;
+  return testing::quick_tune(records, /*trials=*/8, /*batch=*/8, /*seed=*/3, testing::quick_measure(1, 10));
 }
 
 // C = A x B by naive loops, in double.

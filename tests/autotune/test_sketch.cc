@@ -103,7 +103,9 @@ TEST(Sketch, ForeignStepsDoNotReadBack) {
   // The default schedule is not written by the sketch rules.
   te::Schedule def = task.default_schedule();
   std::optional<Candidate> c = candidate_from_steps(task, sketches, def.steps());
-  if (c) EXPECT_EQ(te::steps_to_json(apply_candidate(task, sketches, *c).steps()), te::steps_to_json(def.steps()));
+  if (c) {
+    EXPECT_EQ(te::steps_to_json(apply_candidate(task, sketches, *c).steps()), te::steps_to_json(def.steps()));
+  }
   // A lone split of the output stage is nobody's candidate.
   te::Schedule s = task.fresh_schedule();
   te::Stage out = s[task.outputs()[0]];

@@ -3,13 +3,18 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "tessel/autotune/measure.h"
+#include "tessel/autotune/search.h"
 #include "tessel/autotune/search_task.h"
 #include "tessel/codegen/llvm.h"
 #include "tessel/ir/interpreter.h"
@@ -17,6 +22,39 @@
 #include "tessel/te/ops/tensor.h"
 
 namespace tessel::autotune::testing {
+
+// A path in the temp directory unique to this process ("<prefix>_<pid>_<name>"), removed first.
+inline std::string temp_path(const std::string& prefix, const std::string& name) {
+  std::string path =
+      (std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(getpid()) + "_" + name)).string();
+  std::filesystem::remove(path);
+  return path;
+}
+
+// Measurement for tests: `repeat` repeats of about a millisecond each.
+inline MeasureOptions quick_measure(int repeat, double run_timeout_seconds) {
+  MeasureOptions o;
+  o.repeat = repeat;
+  o.min_repeat_seconds = 0.001;
+  o.run_timeout_seconds = run_timeout_seconds;
+  return o;
+}
+
+// Tuning for tests: the random cost model, a small population over two generations, no output.
+inline TuneOptions quick_tune(const std::string& records, int trials, int batch, unsigned seed,
+                              const MeasureOptions& measure) {
+  TuneOptions o;
+  o.trials = trials;
+  o.batch_size = batch;
+  o.seed = seed;
+  o.records_path = records;
+  o.cost_model = "random";
+  o.population = 16;
+  o.generations = 2;
+  o.verbose = false;
+  o.measure = measure;
+  return o;
+}
 
 struct AlignedBuffer {
   float* data = nullptr;
