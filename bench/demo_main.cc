@@ -94,9 +94,7 @@ int main(int argc, char** argv) {
     std::printf("target   %s\n", target.to_string().c_str());
     std::printf("         %d-bit vectors, %d runtime threads\n\n", target.vector_bits, tessel_num_threads());
 
-    tessel::bench::MatmulTiling tiling;
-    if (target.vector_bits < 512) tiling.lanes = target.vector_bits / 32;  // keep 2 vectors per tile row
-    if (target.vector_bits < 512) tiling.cols = 2 * tiling.lanes;
+    tessel::bench::MatmulTiling tiling = tessel::bench::tiling_for_vector_bits(target.vector_bits);
     tessel::PrimFunc func = tessel::bench::make_tiled_matmul(n, n, n, tiling, "matmul");
     tessel::codegen::JitModule module;
     double compile_ms = tessel::bench::elapsed_ms([&] { module = tessel::codegen::JitModule::compile({func}, target); });

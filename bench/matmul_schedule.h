@@ -17,6 +17,7 @@
 // per step against 2 vector loads of Bp and 8 broadcasts of A.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <string>
 
@@ -31,6 +32,19 @@ struct MatmulTiling {
   int row_block = 64;  // rows per parallel task unit (the A block reused across B panels)
   int lanes = 16;      // vector width in float32 lanes
 };
+
+// The register tile for a CPU's widest float vector: 8 rows x 2 vectors (16 accumulators of the
+// 32 AVX-512 registers), or 4 rows x 2 vectors below 512 bits (8 of AVX2's 16 registers; 8 rows
+// there spill the accumulators).
+inline MatmulTiling tiling_for_vector_bits(int vector_bits) {
+  MatmulTiling t;
+  if (vector_bits < 512) {
+    t.lanes = std::max(4, vector_bits / 32);
+    t.cols = 2 * t.lanes;
+    t.rows = 4;
+  }
+  return t;
+}
 
 // C[i, j] = sum_k A[i, k] * B[k, j], accumulated in C (which it zeroes first).
 inline PrimFunc make_naive_matmul(int m, int n, int k, const std::string& name = "matmul_naive") {

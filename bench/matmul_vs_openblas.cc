@@ -38,6 +38,7 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options options;
+  options.tiling = tessel::bench::tiling_for_vector_bits(tessel::codegen::Target::host().vector_bits);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next = [&]() -> std::string {
