@@ -325,9 +325,6 @@ llvm::Value* CodeGenLLVM::emit_cast(DataType to, DataType from, llvm::Value* val
 // float64 -> float32 rounded to odd (truncate toward zero, then set the lowest bit when inexact),
 // so that a second rounding to bfloat16 gives the correctly rounded result of the float64 value.
 llvm::Value* CodeGenLLVM::emit_round_to_odd_float32(llvm::Value* value, int lanes) {
-  auto splat = [&](llvm::Value* scalar) -> llvm::Value* {
-    return lanes > 1 ? builder_.CreateVectorSplat(lanes, scalar) : scalar;
-  };
   llvm::Type* f32 = llvm_type(DataType::Float(32, lanes));
   llvm::Type* i32 = llvm_type(DataType::Int(32, lanes));
   llvm::Value* nearest = builder_.CreateFPTrunc(value, f32);
@@ -336,7 +333,7 @@ llvm::Value* CodeGenLLVM::emit_round_to_odd_float32(llvm::Value* value, int lane
   llvm::Value* magnitude = builder_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, value);
   llvm::Value* rounded_away = builder_.CreateFCmpOGT(builder_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, back), magnitude);
   llvm::Value* toward_zero =
-      builder_.CreateSelect(rounded_away, builder_.CreateSub(bits, splat(builder_.getInt32(1))), bits);
+      builder_.CreateSelect(rounded_away, builder_.CreateSub(bits, llvm::ConstantInt::get(i32, 1)), bits);
   llvm::Value* inexact = builder_.CreateZExt(builder_.CreateFCmpONE(back, value), i32);
   return builder_.CreateBitCast(builder_.CreateOr(toward_zero, inexact), f32);
 }
@@ -346,12 +343,9 @@ llvm::Value* CodeGenLLVM::emit_round_to_odd_float32(llvm::Value* value, int lane
 // otherwise carry a NaN's payload into the exponent or clear it to infinity). Infinities and
 // overflow to infinity come out of the same addition.
 llvm::Value* CodeGenLLVM::emit_round_to_bfloat16(llvm::Value* value, int lanes) {
-  auto splat = [&](llvm::Value* scalar) -> llvm::Value* {
-    return lanes > 1 ? builder_.CreateVectorSplat(lanes, scalar) : scalar;
-  };
   llvm::Type* i32 = llvm_type(DataType::Int(32, lanes));
   llvm::Type* i16 = llvm_type(DataType::Int(16, lanes));
-  auto const32 = [&](uint32_t v) { return splat(builder_.getInt32(v)); };
+  auto const32 = [&](uint32_t v) { return llvm::ConstantInt::get(i32, v); };  // splat for vectors
   llvm::Value* bits = builder_.CreateBitCast(value, i32);
   llvm::Value* lowest_kept = builder_.CreateAnd(builder_.CreateLShr(bits, const32(16)), const32(1));
   llvm::Value* rounded = builder_.CreateAdd(bits, builder_.CreateAdd(lowest_kept, const32(0x7fff)));
