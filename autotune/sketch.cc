@@ -1,5 +1,6 @@
 // CPU sketch rules and the application of an annotated sketch (a Candidate) to a fresh schedule.
 // Structure decisions live here; the numbers come from annotation.cc.
+#include <algorithm>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -20,15 +21,17 @@ namespace {
 
 // Whether a reduction reads some input with a subset of its spatial axes (so a tile of outputs
 // reuses input elements: matmul, conv), rather than once per output element.
+struct LoadCollector : IRVisitor {
+  std::vector<const LoadNode*> loads;
+  void visit_Load(const LoadNode* load) override {
+    loads.push_back(load);
+    IRVisitor::visit_Load(load);
+  }
+};
+
 bool has_data_reuse(const te::Operation& op) {
   if (!op->has_reduction) return false;
-  struct LoadCollector : IRVisitor {
-    std::vector<const LoadNode*> loads;
-    void visit_Load(const LoadNode* load) override {
-      loads.push_back(load);
-      IRVisitor::visit_Load(load);
-    }
-  } collector;
+  LoadCollector collector;
   collector.visit(op->reduction.source);
   for (const LoadNode* load : collector.loads) {
     for (const IterVar& axis : op->axis) {
@@ -125,6 +128,39 @@ int fusable_consumer(const SearchTask& task, const StageFacts& facts, int stage)
 
 namespace {
 
+// The inputs of a tiled reduction worth copying into a tile-local panel: placeholders whose last
+// index is the innermost spatial axis itself (the vectorised operand, B[k, j] of a matmul), with
+// a reduce axis in an earlier index (so consecutive reduction steps jump a whole row) and rows of
+// at least four vectors (shorter rows are nearly contiguous already, as in NCHWc conv weights).
+StagePlan stage_plan(int stage, StageRule rule, int consumer, std::vector<int> packed = {}) {
+  return StagePlan{stage, rule, consumer, std::move(packed)};
+}
+
+std::vector<int> packable_inputs(const SearchTask& task, int stage) {
+  te::Schedule s = task.fresh_schedule();
+  const te::Operation& op = s.stage_node(stage).op;
+  if (op->axis.empty() || !op->has_reduction) return {};
+  const VarNode* innermost = op->axis.back()->var.get();
+  const int64_t lanes = std::max(1, task.hardware().vector_bits / 32);
+  LoadCollector collector;
+  collector.visit(op->reduction.source);
+  std::vector<int> packed;
+  for (const LoadNode* load : collector.loads) {
+    te::Tensor input = te::tensor_of_buffer(load->buffer.get());
+    int index = input.defined() ? s.stage_index_of(input) : -1;
+    if (index < 0 || !s.stage_node(index).is_placeholder || load->indices.empty()) continue;
+    if (load->indices.back().as<VarNode>() != innermost) continue;
+    bool strided = false;
+    for (size_t d = 0; d + 1 < load->indices.size(); ++d) {
+      for (const IterVar& r : op->reduction.axes) strided |= uses_var(load->indices[d], r->var);
+    }
+    const int64_t* row = as_const_int(input.shape().back());
+    if (strided && row && *row >= 4 * lanes && std::find(packed.begin(), packed.end(), index) == packed.end()) {
+      packed.push_back(index);
+    }
+  }
+  return packed;
+}
 
 }  // namespace
 
@@ -146,22 +182,24 @@ std::vector<Sketch> generate_sketches(const SearchTask& task) {
         feeds_tile |= g.reduction && g.reuse && g.constant;
       }
       if (f.conditional && f.constant && feeds_tile) {
-        options[i] = {{i, StageRule::kInline, -1}, {i, StageRule::kSimple, -1}};
+        options[i] = {stage_plan(i, StageRule::kInline, -1), stage_plan(i, StageRule::kSimple, -1)};
       } else {
-        options[i] = {{i, StageRule::kInline, -1}};
+        options[i] = {stage_plan(i, StageRule::kInline, -1)};
       }
     } else if (f.reduction && f.reuse && f.constant) {
       int consumer = f.output ? -1 : fusable_consumer(task, facts, i);
       if (f.output || consumer >= 0) {
-        options[i] = {{i, StageRule::kTile, consumer}, {i, StageRule::kSimple, -1}};
+        options[i] = {stage_plan(i, StageRule::kTile, consumer), stage_plan(i, StageRule::kSimple, -1)};
+        std::vector<int> packed = packable_inputs(task, i);
+        if (!packed.empty()) options[i].insert(options[i].begin() + 1, stage_plan(i, StageRule::kTile, consumer, packed));
         if (consumer >= 0) fused_consumers.insert(consumer);
       } else {
-        options[i] = {{i, StageRule::kSimple, -1}};
+        options[i] = {stage_plan(i, StageRule::kSimple, -1)};
       }
     } else if (f.reduction && f.constant && f.spatial_size < 4 * task.hardware().num_cores && f.reduce_size >= 64) {
-      options[i] = {{i, StageRule::kRfactor, -1}, {i, StageRule::kSimple, -1}};
+      options[i] = {stage_plan(i, StageRule::kRfactor, -1), stage_plan(i, StageRule::kSimple, -1)};
     } else {
-      options[i] = {{i, StageRule::kSimple, -1}};
+      options[i] = {stage_plan(i, StageRule::kSimple, -1)};
     }
   }
   return combine_stage_plans<Sketch>(options, StageRule::kTile, StageRule::kFusedInto);
@@ -173,6 +211,7 @@ std::string Sketch::to_string() const {
   for (size_t i = 0; i < plans.size(); ++i) {
     os << (i ? " " : "") << plans[i].stage << ":" << names[static_cast<int>(plans[i].rule)];
     if (plans[i].rule == StageRule::kTile) os << (plans[i].consumer >= 0 ? "+fuse" : "+cache");
+    if (!plans[i].packed.empty()) os << "+pack";
   }
   return os.str();
 }
@@ -189,7 +228,7 @@ IterVar fuse_prefix(te::Stage& stage, const std::vector<IterVar>& axes, int coun
 }
 
 void apply_tile(te::Schedule& s, const std::vector<te::Tensor>& tensors, const StagePlan& plan,
-                const StageAnnotation& a) {
+                const StageAnnotation& a, int lanes) {
   te::Tensor inner = tensors[plan.stage];
   te::Tensor outer;
   if (plan.consumer >= 0) {
@@ -246,6 +285,14 @@ void apply_tile(te::Schedule& s, const std::vector<te::Tensor>& tensors, const S
   in.compute_at(o, attach);
   if (a.vectorize) in.vectorize(s3.back());
   if (a.unroll > 0) in.pragma(in.leaf_iter_vars()[0], "auto_unroll_max_step", a.unroll);
+  // Panels: one copy of the tile's slice of the input per outer reduction step.
+  internal_check(plan.packed.empty() || !r0.empty()) << "packed panel of a tile without reduce axes";
+  for (int input : plan.packed) {
+    te::Tensor panel = s.cache_read(tensors[input], "local", {inner});
+    te::Stage p = s[panel];
+    p.compute_at(s[inner], r0.back());  // cache_read renumbered the stages: a fresh handle
+    if (a.vectorize) p.vectorize(p.split(p.axis().back(), lanes).second);
+  }
 }
 
 void apply_simple(te::Schedule& s, const te::Tensor& tensor, const StageAnnotation& a) {
@@ -293,6 +340,7 @@ te::Schedule apply_candidate(const SearchTask& task, const std::vector<Sketch>& 
   const Sketch& sketch = sketches[c.sketch];
   user_check(c.stages.size() == sketch.plans.size()) << "candidate: annotation does not match its sketch";
   te::Schedule s = task.fresh_schedule();
+  const int lanes = std::max(1, task.hardware().vector_bits / 32);
   std::vector<te::Tensor> tensors;
   for (int i = 0; i < s.num_stages(); ++i) tensors.push_back(s.stage_node(i).output);
   for (const StagePlan& p : sketch.plans) {
@@ -302,7 +350,7 @@ te::Schedule apply_candidate(const SearchTask& task, const std::vector<Sketch>& 
     const StagePlan& p = sketch.plans[i];
     const StageAnnotation& a = c.stages[i];
     switch (p.rule) {
-      case StageRule::kTile: apply_tile(s, tensors, p, a); break;
+      case StageRule::kTile: apply_tile(s, tensors, p, a, lanes); break;
       case StageRule::kSimple: apply_simple(s, tensors[p.stage], a); break;
       case StageRule::kRfactor: apply_rfactor(s, tensors[p.stage], a); break;
       case StageRule::kInline:
@@ -399,6 +447,13 @@ bool read_tile(StepReader& r, const te::StageNode& fresh, const StagePlan& plan,
   a.compute_at_level = at->axes[0] == level0 ? 0 : 1;
   if (a.vectorize != (r.take("vectorize", inner) != nullptr)) return false;
   a.unroll = std::max<int64_t>(0, first_int(r.take("pragma", inner)));
+  for (int input : plan.packed) {
+    te::Tensor panel;
+    if (!r.take("cache_read", r.index_of(input), &panel)) return false;
+    int p = r.index_of(panel);
+    if (!r.take("compute_at", p)) return false;
+    if (a.vectorize && (!r.take("split", p) || !r.take("vectorize", p))) return false;
+  }
   return true;
 }
 

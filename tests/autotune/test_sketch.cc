@@ -49,6 +49,23 @@ TEST(Sketch, RulesPerDagKind) {
   auto fused = generate_sketches(testing::matmul_bias_relu_task(16, 24, 8));
   EXPECT_TRUE(has_rule(fused, StageRule::kFusedInto));
   EXPECT_TRUE(has_rule(fused, StageRule::kInline));
+  // B's rows (29 columns) are too short to pack; 70 columns are not.
+  for (const Sketch& s : mm) {
+    for (const StagePlan& p : s.plans) EXPECT_TRUE(p.packed.empty()) << s.to_string();
+  }
+  SearchTask wide = testing::matmul_task(21, 70, 19);
+  std::vector<Sketch> packed_sketches = generate_sketches(wide);
+  int packed = 0;
+  for (const Sketch& s : packed_sketches) {
+    for (const StagePlan& p : s.plans) {
+      if (p.packed.empty()) continue;
+      ++packed;
+      EXPECT_EQ(p.rule, StageRule::kTile);
+      ASSERT_EQ(p.packed.size(), 1u);
+      EXPECT_EQ(wide.fresh_schedule().stage_node(p.packed[0]).op->name, "B");
+    }
+  }
+  EXPECT_EQ(packed, 1);
   auto rows = generate_sketches(testing::row_sum_task());
   EXPECT_TRUE(has_rule(rows, StageRule::kRfactor));
   EXPECT_FALSE(has_rule(rows, StageRule::kTile));
@@ -58,6 +75,8 @@ TEST(Sketch, RulesPerDagKind) {
 }
 
 TEST(Sketch, SampledMatmulCandidatesAreCorrect) { check_samples(testing::matmul_task(37, 29, 23), 6, 1); }
+// Rows of B long enough to pack into tile panels; 70 columns leave partial tiles at the edge.
+TEST(Sketch, SampledPackedMatmulCandidatesAreCorrect) { check_samples(testing::matmul_task(21, 70, 19), 4, 11); }
 TEST(Sketch, SampledFusedMatmulCandidatesAreCorrect) { check_samples(testing::matmul_bias_relu_task(19, 33, 17), 5, 2); }
 TEST(Sketch, SampledConvCandidatesAreCorrect) { check_samples(testing::conv_task(), 4, 3); }
 TEST(Sketch, SampledReductionCandidatesAreCorrect) { check_samples(testing::row_sum_task(), 4, 4); }
@@ -91,6 +110,7 @@ void check_round_trip(const SearchTask& task, int per_sketch, unsigned seed) {
 
 TEST(Sketch, CandidatesReadBackFromSteps) {
   check_round_trip(testing::matmul_task(37, 29, 23), 12, 6);
+  check_round_trip(testing::matmul_task(21, 70, 19), 8, 12);
   check_round_trip(testing::matmul_bias_relu_task(19, 33, 17), 8, 7);
   check_round_trip(testing::conv_task(), 6, 8);
   check_round_trip(testing::row_sum_task(), 8, 9);

@@ -1,6 +1,7 @@
 // The CPU search space. Sketch rules decide the structure of a schedule per stage (inline an
 // elementwise stage; multi-level "SSRSRS" tiling of a reduction with data reuse, with its
-// elementwise consumer fused at the tile or a register tile through cache_write(local); rfactor
+// elementwise consumer fused at the tile or a register tile through cache_write(local), and
+// optionally its long-row vectorised operand packed into a tile-local panel; rfactor
 // for reductions with little spatial parallelism; or skip: a plain parallel/vectorised loop
 // nest; a padding stage read by a tiled reduction is inlined or computed at the root). Random
 // annotation fills in the numbers (tile sizes, random or micro-kernel shaped, parallel
@@ -31,6 +32,11 @@ struct StagePlan {
   int stage = -1;     // index in the fresh schedule
   StageRule rule = StageRule::kSimple;
   int consumer = -1;  // kTile: the elementwise output stage fused at the tile (-1: cache_write)
+  // kTile: inputs (fresh stage indices) copied into a tile-local panel, cache_read(local),
+  // computed at the outermost reduction loop inside the tile: the vectorised operand of a matmul
+  // (B[k, j]) whose rows are long, so the register tile streams contiguous memory instead of one
+  // cache line per row of B (rows 4 KiB apart alias in the L1 sets).
+  std::vector<int> packed;
 };
 
 struct Sketch {
