@@ -184,6 +184,10 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
   if (row >= 0) {
     int64_t extent = e.spatial[row];
     std::vector<int64_t> sizes = divisors_between(extent, 4, std::min<int64_t>(14, budget));
+    // The full accumulator budget (6 rows of a 2-vector matmul tile with AVX2) as often as each
+    // divisor, even where it leaves a partial tile at the edge.
+    int64_t full = std::min<int64_t>({extent, budget, 14});
+    if (full >= 4 && std::find(sizes.begin(), sizes.end(), full) == sizes.end()) sizes.push_back(full);
     if (sizes.empty() || chance(0.15, rng)) {
       sizes.clear();
       for (int64_t x = 2; x <= std::min<int64_t>({extent, budget, 14}); ++x) sizes.push_back(x);

@@ -12,7 +12,11 @@
 // Layout rules: elementwise ops keep their input's blocked form; binary broadcast ops stay blocked
 // when one operand is blocked with the output's shape and the others are the same shape, a
 // per-channel vector ([C, 1, 1], [1, C, 1, 1]: re-laid out to [1, C / b, 1, 1, b]) or a single
-// element. Everything else (pooling, reshape, ...) reads the original layout.
+// element. Window and global pooling of a blocked value pool the blocked form (the TE pools take
+// NCHW{b}c data), so a ResNet stem (conv, relu, max-pool) and its first stage are one blocked
+// region, and a network's final global pool converts C values back instead of C x H x W.
+// Everything else (adaptive pooling, reshape, ...) reads the original layout.
+#include <algorithm>
 #include <map>
 #include <regex>
 
@@ -51,6 +55,14 @@ bool convertible_conv(const Graph& graph, const Node& node, int64_t block) {
   return weight.shape[0] % block == 0 && input_block;
 }
 
+// Whether a call is a pooling that may run on NCHW{b}c data (keeping the block).
+bool blockable_pool(const Node& node) {
+  static const char* const kPools[] = {"max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d"};
+  if (node.kind != NodeKind::kCall || node.types.size() != 1 || node.types[0].shape.size() != 4) return false;
+  if (node.inputs.size() != 1 || node.types[0].dtype != DataType::Float(32)) return false;
+  return std::find(std::begin(kPools), std::end(kPools), node.op) != std::end(kPools);
+}
+
 // Whether an elementwise/broadcast call may keep a blocked operand's layout.
 bool layout_preserving(const Node& node) {
   if (node.kind != NodeKind::kCall || node.types.size() != 1 || node.types[0].shape.size() != 4) return false;
@@ -59,8 +71,8 @@ bool layout_preserving(const Node& node) {
   return pattern == OpPattern::kElemWise || pattern == OpPattern::kBroadcast;
 }
 
-// Regions: 4-D values joined by convertible convs (data input with output) and layout-preserving
-// ops (full-shape operands with the result). A region goes blocked as a whole, and only when its
+// Regions: 4-D values joined by convertible convs (data input with output), layout-preserving
+// ops (full-shape operands with the result) and blockable pools (input with output). A region goes blocked as a whole, and only when its
 // convs' work pays for the layout_transforms at its boundary: multiply-adds of its convs at least
 // min_work_ratio times the elements converted on the way in and out. (MobileNet's blocks, cut by
 // depthwise convs that stay NCHW, lose to the transforms; ResNet's stages win.)
@@ -86,6 +98,9 @@ std::vector<bool> convs_worth_blocking(const Graph& graph, int64_t block, double
       for (const Value& input : node.inputs) {
         if (graph.type_of(input).shape == node.types[0].shape) unite(input.node, id);
       }
+    } else if (blockable_pool(node)) {
+      preserving[i] = true;  // inside the region: its input is not converted on the way in
+      unite(node.inputs[0].node, id);
     }
   }
   // (user, operand index) of every use; -1 for a graph output.
@@ -210,6 +225,10 @@ class LayoutRewriter {
       if (node.op == "dense" && rewrite_dense(node, out)) return;
       OpPattern pattern = get_op(node.op).pattern;
       if ((pattern == OpPattern::kElemWise || pattern == OpPattern::kBroadcast) && rewrite_elementwise(node, out)) return;
+      if (blockable_pool(node) && block_of(node.inputs[0]) != 0) {
+        int64_t block = block_of(node.inputs[0]);
+        return set_blocked(out, block, add(node.op, {blocked(node.inputs[0], block)}, node.attrs));
+      }
     }
     // Generic: every input in its original layout.
     std::vector<Value> inputs;

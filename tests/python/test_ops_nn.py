@@ -206,6 +206,32 @@ def test_global_pools_match_torch() -> None:
     close(run(ops.global_max_pool2d(X), [X], [x]), F.adaptive_max_pool2d(torch.from_numpy(x), 1))
 
 
+def to_blocked(x: np.ndarray, block: int) -> np.ndarray:
+    """NCHW -> NCHW{block}c (channels a multiple of block)."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(x.reshape(n, c // block, block, h, w).transpose(0, 1, 3, 4, 2))
+
+
+@pytest.mark.parametrize("block", [4, 8, 16])
+def test_pools_on_channel_blocked_data_match_torch(block: int) -> None:
+    # NCHW{b}c data as blocked convs produce it: the window runs over rows and columns, the block
+    # is carried through (and vectorised by the default schedule).
+    x = random((2, 2 * block, 11, 13), 28 + block)
+    X = te.placeholder(to_blocked(x, block).shape, name="x")
+    tx = torch.from_numpy(x)
+    cases = [
+        (ops.max_pool2d(X, 3, 2, 1), F.max_pool2d(tx, 3, 2, 1)),
+        (ops.max_pool2d(X, (3, 2), (2, 1), (1, 0), (2, 3), True), F.max_pool2d(tx, (3, 2), (2, 1), (1, 0), (2, 3), True)),
+        (ops.avg_pool2d(X, 3, 2, 1, count_include_pad=False), F.avg_pool2d(tx, 3, 2, 1, count_include_pad=False)),
+        (ops.avg_pool2d(X, 2, 2, 0, ceil_mode=True), F.avg_pool2d(tx, 2, 2, 0, ceil_mode=True)),
+        (ops.global_avg_pool2d(X), F.adaptive_avg_pool2d(tx, 1)),
+        (ops.global_max_pool2d(X), F.adaptive_max_pool2d(tx, 1)),
+    ]
+    for out, expected in cases:
+        assert len(out.shape) == 5 and int(out.shape[4]) == block
+        close(run(out, [X], [to_blocked(x, block)]), to_blocked(expected.numpy(), block))
+
+
 def test_float64_dense_and_conv() -> None:
     x, w = random((5, 9), 24, "float64"), random((21, 9), 25, "float64")
     X, W = te.placeholder(x.shape, "float64", name="x"), te.placeholder(w.shape, "float64", name="w")

@@ -59,8 +59,11 @@ def test_resnet_style_cnn_runs_blocked_and_matches_torch(tmp_path):
     convs = re.findall(r"conv2d\(.*", optimized)
     assert len(convs) == 4 and all(re.search(r'data_layout="NCHW\d+c"', c) for c in convs), optimized
     assert "OIHW" not in optimized
-    # Only the boundaries convert: into the stem, and out before max_pool2d.
+    # Only the boundaries convert: into the stem, and out after the global average pool (both
+    # pools run on the blocked data).
     assert optimized.count("layout_transform(") == 2, optimized
+    assert re.search(r"max_pool2d\(.*\) : float32\[1, \d+, \d+, \d+, \d+\]", optimized), optimized
+    assert re.search(r"layout_transform\(.*dst_layout=\"NCHW\"\) : float32\[1, 32, 1, 1\]", optimized), optimized
     assert "dense_packed(" in optimized and "pack_dense_weight" not in optimized
 
     xi = rng.standard_normal((1, 3, 13, 11)).astype(f)

@@ -169,9 +169,19 @@ TEST(RelayAlterLayout, SmallCnnCompiledWithAndWithoutThePassAgree) {
       EXPECT_NE(node.attrs.get_string("data_layout", "NCHW"), "NCHW");
     }
   }
-  // Boundaries: input -> NCHW3c, and back to NCHW before max_pool2d. The residual block stays
-  // blocked throughout (no transform between its convs).
+  // Boundaries: input -> NCHW3c, and back to NCHW after the global average pool (32 values). The
+  // residual block stays blocked throughout (no transform between its convs), and both pools run
+  // on the blocked data.
   EXPECT_EQ(count_op(optimized, "layout_transform"), 2) << optimized.to_string();
+  for (const Node& node : optimized.nodes()) {
+    if (node.kind != NodeKind::kCall || (node.op != "max_pool2d" && node.op != "global_avg_pool2d")) continue;
+    EXPECT_EQ(optimized.type_of(node.inputs[0]).shape.size(), 5u) << node.op << " in " << optimized.to_string();
+  }
+  for (const Node& node : optimized.nodes()) {
+    if (node.kind != NodeKind::kCall || node.op != "layout_transform") continue;
+    if (node.attrs.get_string("dst_layout", "") != "NCHW") continue;
+    EXPECT_EQ(node.types[0].num_elements(), 2 * 32) << optimized.to_string();
+  }
   EXPECT_EQ(count_op(optimized, "dense_packed"), 1);
 
   std::map<std::string, NDArray> inputs{{"input", random_array({2, 3, 9, 11}, 21)}};

@@ -102,7 +102,11 @@ Tensor conv2d_transpose_nchw(const Tensor& data, const Tensor& weight, std::arra
                              std::array<int64_t, 2> dilation = {1, 1},
                              const std::string& name = "conv2d_transpose_nchw");
 
-// ---- pooling (NCHW) -----------------------------------------------------------------------
+// ---- pooling (NCHW, and NCHW{b}c for window and global pooling) ---------------------------
+//
+// Window and global pooling also take 5-D channel-blocked data [N, C / b, H, W, b] (what the
+// graph compiler's blocked convolutions produce); the result keeps the block. Adaptive pooling
+// is NCHW only.
 
 // Window positions as in PyTorch: OH = floor_or_ceil((H + top + bottom - dilation * (KH - 1) - 1)
 // / stride) + 1, and with ceil_mode a last window that would start in the bottom padding is dropped.
@@ -114,7 +118,7 @@ Tensor max_pool2d(const Tensor& data, std::array<int64_t, 2> kernel, std::array<
 Tensor avg_pool2d(const Tensor& data, std::array<int64_t, 2> kernel, std::array<int64_t, 2> strides,
                   Padding2d padding = {0, 0, 0, 0}, bool ceil_mode = false, bool count_include_pad = true,
                   const std::string& name = "avg_pool2d");
-// [N, C, H, W] -> [N, C, 1, 1].
+// [N, C, H, W] -> [N, C, 1, 1] (and [N, C / b, H, W, b] -> [N, C / b, 1, 1, b]).
 Tensor global_avg_pool2d(const Tensor& data, const std::string& name = "global_avg_pool2d");
 Tensor global_max_pool2d(const Tensor& data, const std::string& name = "global_max_pool2d");
 // Output cell (i, j) averages rows [floor(i * H / OH), ceil((i + 1) * H / OH)) and likewise columns.
