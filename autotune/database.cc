@@ -586,6 +586,11 @@ void Database::add_records(const std::vector<TuningRecord>& records) {
   });
 }
 
+// SQL condition on a row of `records`: no later record of the same schedule supersedes it.
+const std::string kNotSuperseded =
+    "NOT EXISTS (SELECT 1 FROM records AS newer WHERE newer.workload_key = records.workload_key AND "
+    "newer.target = records.target AND newer.steps = records.steps AND newer.id > records.id)";
+
 std::optional<TuningRecord> Database::best(const std::string& workload_key, const std::string& target) const {
   auto top = top_k(workload_key, target, 1);
   if (top.empty()) return std::nullopt;
@@ -596,8 +601,8 @@ std::vector<TuningRecord> Database::top_k(const std::string& workload_key, const
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (!impl_->db || k <= 0) return {};
   std::string sql = std::string("SELECT ") + kRecordColumns +
-                    " FROM records WHERE workload_key = ? AND target = ? AND mean_seconds IS NOT NULL "
-                    "ORDER BY mean_seconds, id LIMIT ?";
+                    " FROM records WHERE workload_key = ? AND target = ? AND mean_seconds IS NOT NULL AND " +
+                    kNotSuperseded + " ORDER BY mean_seconds, id LIMIT ?";
   return with_retry(path_, [&] {
     Statement st(impl_->db, path_, sql.c_str());
     st.bind(1, workload_key).bind(2, target).bind(3, static_cast<int64_t>(k));
@@ -642,8 +647,8 @@ std::vector<TuningRecord> Database::best_records(const std::string& target) cons
                     " FROM (SELECT DISTINCT workload_key AS k, target AS t FROM records WHERE mean_seconds IS NOT NULL" +
                     (target.empty() ? "" : " AND target = ?1") +
                     ") AS pairs JOIN records ON records.id = (SELECT id FROM records WHERE workload_key = pairs.k "
-                    "AND target = pairs.t AND mean_seconds IS NOT NULL ORDER BY mean_seconds, id LIMIT 1) "
-                    "ORDER BY pairs.k, pairs.t";
+                    "AND target = pairs.t AND mean_seconds IS NOT NULL AND " + kNotSuperseded +
+                    " ORDER BY mean_seconds, id LIMIT 1) ORDER BY pairs.k, pairs.t";
   return with_retry(path_, [&] {
     Statement st(impl_->db, path_, sql.c_str());
     if (!target.empty()) st.bind(1, target);

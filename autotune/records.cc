@@ -6,10 +6,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <string_view>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "tessel/autotune/database.h"
@@ -107,12 +111,30 @@ void append_records(const std::string& path, const std::vector<TuningRecord>& re
   ::close(fd);
 }
 
+namespace {
+
+// The records no later record of the same (workload, target, steps) supersedes, in file order.
+std::vector<const TuningRecord*> current_records(const std::vector<TuningRecord>& records) {
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> latest;
+  for (size_t i = 0; i < records.size(); ++i) {
+    latest[{records[i].workload_key, records[i].target, records[i].steps_json}] = i;
+  }
+  std::vector<size_t> kept;
+  for (const auto& entry : latest) kept.push_back(entry.second);
+  std::sort(kept.begin(), kept.end());
+  std::vector<const TuningRecord*> out;
+  for (size_t i : kept) out.push_back(&records[i]);
+  return out;
+}
+
+}  // namespace
+
 std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records, const std::string& workload_key,
                                         const std::string& target) {
   const TuningRecord* best = nullptr;
-  for (const TuningRecord& r : records) {
-    if (r.workload_key != workload_key || r.target != target || !std::isfinite(r.mean_cost())) continue;
-    if (!best || r.mean_cost() < best->mean_cost()) best = &r;
+  for (const TuningRecord* r : current_records(records)) {
+    if (r->workload_key != workload_key || r->target != target || !std::isfinite(r->mean_cost())) continue;
+    if (!best || r->mean_cost() < best->mean_cost()) best = r;
   }
   if (!best) return std::nullopt;
   return *best;
@@ -133,11 +155,11 @@ RecordScheduleProvider::RecordScheduleProvider(const std::string& path) {
     std::cerr << "[tessel] warning: skipped " << corrupt_lines_ << " corrupt line(s) in tuning records '" << path
               << "'" << std::endl;
   }
-  for (TuningRecord& r : loaded.records) {
-    if (!std::isfinite(r.mean_cost())) continue;
-    auto key = std::make_pair(r.workload_key, r.target);
+  for (const TuningRecord* r : current_records(loaded.records)) {
+    if (!std::isfinite(r->mean_cost())) continue;
+    auto key = std::make_pair(r->workload_key, r->target);
     auto it = best_.find(key);
-    if (it == best_.end() || r.mean_cost() < it->second.mean_cost()) best_[key] = std::move(r);
+    if (it == best_.end() || r->mean_cost() < it->second.mean_cost()) best_[key] = *r;
   }
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -311,6 +312,7 @@ std::vector<double> TaskScheduler::tune() {
   }
   int round = 0;
   int stalled = 0;
+  int measured_now = 0;  // trials measured by this call (a resumed run may have none)
   auto elapsed = [&]() { return std::chrono::duration<double>(Clock::now() - start).count(); };
   while (total_trials < options_.trials && stalled < static_cast<int>(policies_.size()) * 2) {
     if (interrupted_) break;
@@ -334,6 +336,7 @@ std::vector<double> TaskScheduler::tune() {
     }
     policy.record_results(batch, results);
     total_trials += static_cast<int>(batch.size());
+    measured_now += static_cast<int>(batch.size());
     if (!options_.records_path.empty()) {
       std::vector<TuningRecord> records;
       double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -359,6 +362,10 @@ std::vector<double> TaskScheduler::tune() {
     ++round;
   }
   if (progress_width_ > 0) std::cout << std::endl;  // leave the bar's line
+  std::map<size_t, double> confirmed;
+  if (!interrupted_ && measured_now > 0 && options_.confirm_top > 0 && !options_.records_path.empty()) {
+    confirmed = confirm_best();
+  }
   if (interrupted_ && options_.verbose) {
     std::cerr << "[tessel tune] interrupted: the batch in flight was dropped; " << total_trials << " trial(s) "
               << (options_.records_path.empty() ? "done" : "stored in '" + options_.records_path + "'") << std::endl;
@@ -366,8 +373,62 @@ std::vector<double> TaskScheduler::tune() {
   save_cost_model();
   if (options_.verbose) print_summary();
   std::vector<double> best;
-  for (const auto& p : policies_) best.push_back(p->best_cost());
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    auto it = confirmed.find(i);
+    best.push_back(it != confirmed.end() ? it->second : policies_[i]->best_cost());
+  }
   return best;
+}
+
+std::map<size_t, double> TaskScheduler::confirm_best() {
+  LoadedRecords stored = load_records(options_.records_path);
+  std::map<size_t, double> confirmed;
+  for (size_t i = 0; i < tasks_.size() && !interrupted_; ++i) {
+    // The task's schedules by their current (latest) record, best first.
+    std::map<std::string, double> current;
+    for (const TuningRecord& r : stored.records) {
+      if (r.workload_key == tasks_[i].workload_key() && r.target == tasks_[i].target_string()) {
+        current[r.steps_json] = r.mean_cost();
+      }
+    }
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const auto& [steps, cost] : current) {
+      if (std::isfinite(cost)) ranked.push_back({cost, steps});
+    }
+    std::sort(ranked.begin(), ranked.end());
+    if (ranked.size() < 2) continue;  // nothing to choose between
+    ranked.resize(std::min<size_t>(ranked.size(), static_cast<size_t>(options_.confirm_top)));
+    std::vector<std::vector<te::Step>> batch;
+    for (const auto& entry : ranked) batch.push_back(te::steps_from_json(entry.second));
+    if (options_.verbose) {
+      std::cout << "[tessel tune] task " << i << " (" << tasks_[i].name() << "): measuring its best " << batch.size()
+                << " schedules again" << std::endl;
+    }
+    auto results = measurers_[i]->measure(batch);
+    if (measurers_[i]->interrupted() || interrupted_) {
+      interrupted_ = true;
+      break;
+    }
+    double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::vector<TuningRecord> records;
+    double best = std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < batch.size(); ++k) {
+      TuningRecord r;
+      r.workload_key = tasks_[i].workload_key();
+      r.task_name = tasks_[i].name();
+      r.target = tasks_[i].target_string();
+      r.hardware = tasks_[i].hardware();
+      r.steps_json = ranked[k].second;
+      r.costs = results[k].costs;
+      r.error = results[k].error;
+      r.timestamp = now;
+      best = std::min(best, r.mean_cost());
+      records.push_back(std::move(r));
+    }
+    append_records(options_.records_path, records);
+    confirmed[i] = best;
+  }
+  return confirmed;
 }
 
 }  // namespace tessel::autotune

@@ -183,8 +183,9 @@ def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target
 def stored_records(path: str, workload_keys: Optional[Sequence[str]] = None,
                    target: Optional[str] = None) -> List[Dict[str, Any]]:
     """The records in ``path`` (database or JSON lines; a missing file has none) in insertion
-    order, as dicts with at least ``workload_key``, ``target`` and ``mean_seconds`` (inf for a
-    failed measurement), optionally only those of ``workload_keys`` and ``target``."""
+    order, as dicts with at least ``workload_key``, ``target``, ``steps`` (the schedule, as JSON
+    text) and ``mean_seconds`` (inf for a failed measurement), optionally only those of
+    ``workload_keys`` and ``target``."""
     keys = set(workload_keys) if workload_keys is not None else None
     if not Path(path).exists():
         return []
@@ -197,7 +198,7 @@ def stored_records(path: str, workload_keys: Optional[Sequence[str]] = None,
                     costs = [float(c) for c in record.get("costs", [])]
                     row = {"workload_key": str(record["workload_key"]), "task_name": record.get("task", ""),
                            "target": str(record["target"]), "error": int(record.get("error", 0)),
-                           "costs": costs}
+                           "costs": costs, "steps": json.dumps(record.get("steps"), sort_keys=True)}
                 except (ValueError, KeyError, TypeError, AttributeError):
                     continue  # corrupt or truncated line: the native loader skips it too
                 row["mean_seconds"] = (sum(costs) / len(costs)) if costs and row["error"] == 0 else math.inf
@@ -246,10 +247,13 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
          db: Optional[str] = None, seed: int = 0, cost_model: str = "xgboost", batch_size: int = 16,
          verbose: bool = True, repeat: int = 3, min_repeat_seconds: float = 0.02,
          run_timeout_seconds: float = 10.0, check_correctness: bool = True,
-         time_budget_seconds: float = 0.0) -> List[float]:
+         time_budget_seconds: float = 0.0, confirm_top: int = 3) -> List[float]:
     """Tunes ``tasks`` with a total budget of ``trials`` measurements into ``db`` (or ``records``;
     default: the default database). Records already stored count, so running again resumes.
-    ``time_budget_seconds`` > 0 starts no new batch after that long. With ``verbose``, prints the
+    ``time_budget_seconds`` > 0 starts no new batch after that long. After the search, each task's
+    best ``confirm_top`` schedules are measured again side by side and stored again (the newer
+    records of a schedule supersede its older ones), so one lucky timing does not make the best
+    record; 0 skips this. With ``verbose``, prints the
     task table and progress (a bar on a terminal, plain lines otherwise). Returns the best mean
     seconds per task (inf where nothing valid was found). Ctrl-C stops tuning and raises
     KeyboardInterrupt; every record measured before it is kept. CUDA tasks need an NVIDIA GPU and
@@ -270,6 +274,10 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
     if verbose:
         print(task_table(tasks, path), flush=True)
     arguments: Dict[str, Any] = {}
+    if confirm_top < 0:
+        raise TesselError(f"tune: confirm_top must be at least 0, got {confirm_top}")
+    if _native_tune_accepts("confirm_top"):
+        arguments["confirm_top"] = int(confirm_top)
     if time_budget_seconds > 0:
         if _native_tune_accepts("time_budget_seconds"):
             arguments["time_budget_seconds"] = float(time_budget_seconds)
@@ -283,7 +291,8 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
 def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[str, Any]:
     """How tuning progressed, from the stored records of ``tasks`` (their workloads, their target)
     in insertion order. Returns ``trials`` (1..n); ``per_task`` (each task's best mean seconds so
-    far after each trial, inf until it has a valid record); ``estimate`` (sum over the tasks of
+    far after each trial, inf until it has a valid record; a schedule counts with its latest
+    timing, so the value can rise where tuning re-measured its best schedules); ``estimate`` (sum over the tasks of
     weight x best so far: the estimated model latency, nan until every task has a valid record);
     ``partial`` (the same sum over the tasks that have one) and ``covered`` (how many do)."""
     tasks = list(tasks)
@@ -295,9 +304,15 @@ def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[s
     estimate: List[float] = []
     partial: List[float] = []
     covered: List[int] = []
+    # Each schedule's latest timing counts (a re-measurement supersedes the earlier ones, as in
+    # the database's best), so a task's curve can rise where tuning confirmed its best schedules.
+    current: List[Dict[str, float]] = [{} for _ in tasks]
     for row in rows:
         i = index[row["workload_key"]]
-        best[i] = min(best[i], float(row["mean_seconds"]))
+        schedule, cost = str(row["steps"]), float(row["mean_seconds"])
+        superseded = schedule in current[i]
+        current[i][schedule] = cost
+        best[i] = min(current[i].values()) if superseded else min(best[i], cost)
         for j in range(len(tasks)):
             per_task[j].append(best[j])
         finite = [t.weight * b for t, b in zip(tasks, best) if math.isfinite(b)]

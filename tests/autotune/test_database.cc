@@ -20,7 +20,9 @@
 
 #include "tessel/autotune/database.h"
 #include "tessel/autotune/records.h"
+#include "tessel/codegen/llvm.h"
 #include "tessel/ir/error.h"
+#include "tessel/te/schedule.h"
 
 namespace tessel::autotune {
 namespace {
@@ -529,6 +531,48 @@ TEST(Database, CostModelSnapshotsNewestWins) {
   EXPECT_EQ(*db.latest_cost_model(kTargetA, "xgboost"), blob2);
   EXPECT_EQ(*db.latest_cost_model(kTargetB, "xgboost"), "b");
   EXPECT_FALSE(db.latest_cost_model(kTargetA, "random"));
+}
+
+// A later record of the same schedule supersedes the earlier ones (the tuner's re-measurement of
+// its best schedules): best, top-k, best_records and the compiler's provider skip superseded
+// records, in the database and in JSON lines alike; nothing is deleted.
+TEST(Database, LaterRecordsOfTheSameScheduleSupersedeEarlierOnes) {
+  TempDir dir("supersede");
+  const codegen::Target target = codegen::Target::host();
+  const std::string t = target.to_string();
+  for (const std::string& name : {"tuning.db", "tuning.jsonl"}) {
+    std::string path = dir.file(name);
+    // Schedule 1 first timed lucky (1 ms), then again at 4 ms; 2 and 3 timed once.
+    append_records(path, {make_record("w", t, 1, {1e-3}), make_record("w", t, 2, {2e-3}),
+                          make_record("w", t, 3, {3e-3}), make_record("other", t, 1, {0.5e-3})});
+    append_records(path, {make_record("w", t, 1, {4e-3})});
+    LoadedRecords loaded = load_records(path);
+    ASSERT_EQ(loaded.records.size(), 5u) << name;  // nothing lost
+    auto best = best_record(loaded.records, "w", t);
+    ASSERT_TRUE(best.has_value()) << name;
+    EXPECT_EQ(best->steps_json, steps_for(2)) << name;
+    // The same schedule of another workload is another schedule.
+    EXPECT_EQ(best_record(loaded.records, "other", t)->steps_json, steps_for(1)) << name;
+    EXPECT_EQ(RecordScheduleProvider(path).find("w", target), te::steps_from_json(steps_for(2))) << name;
+    if (!is_jsonl_path(path)) {
+      Database db(path, /*read_only=*/true);
+      auto top = db.top_k("w", t, 5);
+      ASSERT_EQ(top.size(), 3u);
+      EXPECT_EQ(top[0].steps_json, steps_for(2));
+      EXPECT_EQ(top[1].steps_json, steps_for(3));
+      EXPECT_EQ(top[2].steps_json, steps_for(1));
+      EXPECT_DOUBLE_EQ(top[2].mean_cost(), 4e-3);
+      EXPECT_EQ(db.best("w", t)->steps_json, steps_for(2));
+      for (const TuningRecord& r : db.best_records()) {
+        EXPECT_EQ(r.steps_json, steps_for(r.workload_key == "w" ? 2 : 1)) << r.workload_key;
+      }
+    }
+    // A failed re-measurement takes a schedule out of the running.
+    append_records(path, {make_record("w", t, 2, {}, MeasureError::kRunTimeout)});
+    EXPECT_EQ(best_record(load_records(path).records, "w", t)->steps_json, steps_for(3)) << name;
+    EXPECT_EQ(RecordScheduleProvider(path).find("w", target), te::steps_from_json(steps_for(3))) << name;
+    if (!is_jsonl_path(path)) EXPECT_EQ(Database(path, true).best("w", t)->steps_json, steps_for(3));
+  }
 }
 
 TEST(Database, RecordsFunctionsDispatchOnThePath) {

@@ -3,6 +3,8 @@
 // tuning into (and resuming from) a JSON-lines file or an SQLite database alike.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -14,12 +16,14 @@
 namespace tessel::autotune {
 namespace {
 
-TuningRecord make_record(const std::string& key, const std::string& target, double cost, MeasureError error) {
+// A record of the schedule "split by `factor`" (records of one schedule supersede each other).
+TuningRecord make_record(const std::string& key, const std::string& target, double cost, MeasureError error,
+                         int64_t factor) {
   TuningRecord r;
   r.workload_key = key;
   r.task_name = "t";
   r.target = target;
-  r.steps_json = te::steps_to_json({te::Step{"split", 2, {0}, {4}, ""}});
+  r.steps_json = te::steps_to_json({te::Step{"split", 2, {0}, {factor}, ""}});
   if (error == MeasureError::kNone) r.costs = {cost, cost * 1.5};
   r.error = error;
   r.timestamp = 1700000000.5;
@@ -30,19 +34,19 @@ TEST(Records, RoundTripCorruptLinesAndBest) {
   std::string path = (std::filesystem::temp_directory_path() / ("tessel_records_" + std::to_string(getpid()) + ".jsonl")).string();
   std::filesystem::remove(path);
   std::string host = codegen::Target::host().to_string();
-  append_records(path, {make_record("k1", host, 3e-3, MeasureError::kNone), make_record("k1", host, 1e-3, MeasureError::kNone)});
+  append_records(path, {make_record("k1", host, 3e-3, MeasureError::kNone, 4), make_record("k1", host, 1e-3, MeasureError::kNone, 8)});
   {
     std::ofstream out(path, std::ios::app);
     out << "{\"version\": 1, \"workload_key\": \"k1\"\n";  // truncated
     out << "not json at all\n";
   }
-  append_records(path, {make_record("k1", "llvm -mtriple=aarch64-linux-gnu -mcpu=generic -mattr=", 1e-4, MeasureError::kNone),
-                        make_record("k1", host, 0, MeasureError::kWrongAnswer)});
+  append_records(path, {make_record("k1", "llvm -mtriple=aarch64-linux-gnu -mcpu=generic -mattr=", 1e-4, MeasureError::kNone, 8),
+                        make_record("k1", host, 0, MeasureError::kWrongAnswer, 16)});
   LoadedRecords loaded = load_records(path);
   EXPECT_EQ(loaded.corrupt_lines, 2);
   ASSERT_EQ(loaded.records.size(), 4u);
   EXPECT_EQ(loaded.records[3].error, MeasureError::kWrongAnswer);
-  EXPECT_EQ(loaded.records[0].costs, make_record("k1", host, 3e-3, MeasureError::kNone).costs);  // exact round trip
+  EXPECT_EQ(loaded.records[0].costs, make_record("k1", host, 3e-3, MeasureError::kNone, 4).costs);  // exact round trip
   auto best = best_record(loaded.records, "k1", host);
   ASSERT_TRUE(best);
   EXPECT_DOUBLE_EQ(best->costs[0], 1e-3);
@@ -99,17 +103,27 @@ TEST_P(TuneInto, BestRecordReplaysToCorrectResult) {
   options.measure.repeat = 1;
   options.measure.min_repeat_seconds = 0.001;
   TaskScheduler({task}, options).tune();
+  // The 8 trials, then the best 3 schedules measured again (the same steps, stored again).
+  std::vector<TuningRecord> stored = load_records(path).records;
+  ASSERT_EQ(stored.size(), 11u);
+  std::vector<std::pair<double, std::string>> first;
+  for (size_t i = 0; i < 8; ++i) {
+    if (std::isfinite(stored[i].mean_cost())) first.push_back({stored[i].mean_cost(), stored[i].steps_json});
+  }
+  std::sort(first.begin(), first.end());
+  ASSERT_GE(first.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_EQ(stored[8 + k].steps_json, first[k].second) << k;
   RecordScheduleProvider provider(path);
   auto steps = provider.find(task.workload_key(), task.target());
   ASSERT_TRUE(steps);
   te::Schedule s = task.replay(*steps);
   testing::expect_matches_reference(task, s, "best record");
-  // Resuming with the same budget measures nothing new.
+  // Resuming with the same budget measures nothing new (and confirms nothing again).
   TaskScheduler({task}, options).tune();
-  EXPECT_EQ(load_records(path).records.size(), 8u);
+  EXPECT_EQ(load_records(path).records.size(), 11u);
   if (!is_jsonl_path(path)) {
     Database db(path, /*read_only=*/true);
-    EXPECT_EQ(db.count(task.workload_key(), task.target().to_string()), 8);
+    EXPECT_EQ(db.count(task.workload_key(), task.target().to_string()), 11);
     auto best = db.best(task.workload_key(), task.target().to_string());
     ASSERT_TRUE(best);
     EXPECT_EQ(te::steps_from_json(best->steps_json), *steps);

@@ -52,6 +52,7 @@ inline TuneOptions quick_tune(const std::string& records, int trials, int batch,
   o.population = 16;
   o.generations = 2;
   o.verbose = false;
+  o.confirm_top = 0;  // record counts are trial counts here (Records/TuneInto covers confirmation)
   o.measure = measure;
   return o;
 }

@@ -70,7 +70,7 @@ def tuned_db(models: Dict[str, Model], tmp_path_factory: pytest.TempPathFactory)
     task = min(convs, key=lambda t: t.flop_count)
     db = str(tmp_path_factory.mktemp("db") / "tuning.db")
     best = autotune.tune([task], trials=4, db=db, seed=3, batch_size=4, repeat=2, min_repeat_seconds=0.005,
-                         verbose=False)
+                         verbose=False, confirm_top=0)
     assert math.isfinite(best[0]), "no candidate of the shared task was valid"
     assert Database(db).count(task.workload_key, "llvm") == 4
     return db, task

@@ -67,7 +67,8 @@ class Database {
   // Appends records in one transaction (their workloads are added with empty text if unknown).
   void add_records(const std::vector<TuningRecord>& records);
 
-  // The valid record with the lowest mean cost, if any.
+  // The valid record with the lowest mean cost, if any. Here and in top_k and best_records, a
+  // record a later record of the same steps supersedes is skipped (see records.h).
   std::optional<TuningRecord> best(const std::string& workload_key, const std::string& target) const;
   // The k valid records with the lowest mean costs, best first.
   std::vector<TuningRecord> top_k(const std::string& workload_key, const std::string& target, int k) const;

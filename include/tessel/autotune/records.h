@@ -50,7 +50,13 @@ LoadedRecords load_records(const std::string& path);
 // CompileError when the file cannot be written.
 void append_records(const std::string& path, const std::vector<TuningRecord>& records);
 
-// The valid record with the lowest mean cost for (workload_key, target), if any.
+// A later record of the same schedule (workload, target and steps) supersedes the earlier ones:
+// the tuner re-measures its best few schedules at the end of a run (TuneOptions::confirm_top), so
+// that one lucky timing on a noisy machine does not keep a schedule on top. Superseded records
+// stay stored; the best / top-k answers (here and in the database) only skip them.
+//
+// The valid record with the lowest mean cost for (workload_key, target) among those no later
+// record supersedes, if any.
 std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records, const std::string& workload_key,
                                         const std::string& target);
 

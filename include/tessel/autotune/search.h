@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -37,6 +38,11 @@ struct TuneOptions {
   bool verbose = true;
   double time_budget_seconds = 0;     // no new batch starts after this long (0: no limit)
   std::function<bool()> should_stop;  // asked between batches; true ends tuning
+  // After the search (not after Ctrl-C), each task's best `confirm_top` schedules (by their
+  // current records) are measured once more, together, and stored again: the new records
+  // supersede the old ones (records.h), so a schedule whose first timing was lucky on a noisy
+  // machine loses its place. 0: no confirmation.
+  int confirm_top = 3;
   MeasureOptions measure;
 };
 
@@ -127,6 +133,9 @@ class TaskScheduler {
   void save_cost_model();
   void print_progress(int round, int task, int total_trials, int batch, int errors, double elapsed);
   void print_summary() const;
+  // Measures each task's best confirm_top schedules again and stores them (see TuneOptions);
+  // returns the best re-measured cost of each task that had two or more schedules to compare.
+  std::map<size_t, double> confirm_best();
   std::vector<SearchTask> tasks_;
   TuneOptions options_;
   std::unique_ptr<CostModel> model_;
