@@ -380,6 +380,9 @@ std::vector<double> TaskScheduler::tune() {
   return best;
 }
 
+// Rounds of the confirmation measurement (see confirm_best).
+constexpr int kConfirmRounds = 3;
+
 std::map<size_t, double> TaskScheduler::confirm_best() {
   LoadedRecords stored = load_records(options_.records_path);
   std::map<size_t, double> confirmed;
@@ -404,11 +407,28 @@ std::map<size_t, double> TaskScheduler::confirm_best() {
       std::cout << "[tessel tune] task " << i << " (" << tasks_[i].name() << "): measuring its best " << batch.size()
                 << " schedules again" << std::endl;
     }
-    auto results = measurers_[i]->measure(batch);
-    if (measurers_[i]->interrupted() || interrupted_) {
-      interrupted_ = true;
-      break;
+    // kConfirmRounds rounds, each in another order, so that the schedules take turns under the
+    // machine's changing load; each schedule's costs are those of all rounds (a failure in any
+    // round fails it).
+    std::vector<MeasureResult> results(batch.size());
+    for (int round = 0; round < kConfirmRounds && !interrupted_; ++round) {
+      std::vector<size_t> order(batch.size());
+      for (size_t k = 0; k < order.size(); ++k) order[k] = (k + static_cast<size_t>(round)) % order.size();
+      std::vector<std::vector<te::Step>> rotated;
+      for (size_t k : order) rotated.push_back(batch[k]);
+      auto measured = measurers_[i]->measure(rotated);
+      if (measurers_[i]->interrupted()) interrupted_ = true;
+      for (size_t k = 0; k < order.size() && !interrupted_; ++k) {
+        MeasureResult& r = results[order[k]];
+        if (r.error != MeasureError::kNone) continue;
+        if (measured[k].error != MeasureError::kNone) {
+          r = measured[k];
+        } else {
+          r.costs.insert(r.costs.end(), measured[k].costs.begin(), measured[k].costs.end());
+        }
+      }
     }
+    if (interrupted_) break;
     double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::vector<TuningRecord> records;
     double best = std::numeric_limits<double>::infinity();

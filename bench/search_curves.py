@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Search efficiency of the auto-scheduler: best throughput found against measured trials, with the
 XGBoost cost model and with random search (cost_model="random"), on an fp32 matmul and on one
-ResNet-50 conv2d layer (as the graph compiler builds it: NCHW16c, packed weight).
+ResNet-50 conv2d layer (as the graph compiler builds it: NCHW{b}c, packed weight).
 
     python3 bench/search_curves.py [--trials 300] [--matmul 512x512x512] [--conv 256,256,3,1,1,14,14]
                                    [--seed 0] [--plot curves.png] [--out-dir curves_records]

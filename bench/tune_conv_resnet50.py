@@ -11,7 +11,7 @@ deduplicated on (in, out, kernel, stride, padding, input size); the "uses" colum
 of the model's 53 convolutions share the shape. The whole model goes through the ONNX importer
 and the graph compiler's task extraction (`autotune.extract_tasks`), which gives each layer's
 workload exactly as the compiled model runs it: the conv in the layout chosen for the whole
-network (NCHW16c past the stem) with its weight pre-packed at compile time and its fused
+network (NCHW{b}c, the stem included) with its weight pre-packed at compile time and its fused
 epilogue (bias, relu, residual add; the most used one where several share a shape, so Tessel
 does a little more work than PyTorch's bare conv). That task is tuned (records
 already in --records count, so runs resume), and then timed as a kernel:
@@ -20,7 +20,7 @@ already in --records count, so runs resume), and then timed as a kernel:
   - Tessel tuned:   the best record of the task;
   - PyTorch:        torch.nn.functional.conv2d on the NCHW input and OIHW weight;
   - Tessel e2e:     a one-conv module (its own layout choice) compiled with the records and
-                    run through tessel.runtime, i.e. tuned conv plus the NCHW <-> NCHW16c layout
+                    run through tessel.runtime, i.e. tuned conv plus the NCHW <-> NCHW{b}c layout
                     transforms of the input and output (which a whole model pays once, not per
                     layer); shown for reference.
 
@@ -110,7 +110,7 @@ def layer_key(layer: dict) -> tuple:
 def model_conv_tasks(layers: list, work: str) -> dict:
     """The conv2d task of every layer as the compiled ResNet-50 runs it: the whole model goes
     through the ONNX importer and task extraction, so each conv has the layout the graph compiler
-    picks for the whole network (NCHW16c past the stem) and its fused epilogue (bias, relu,
+    picks for the whole network (NCHW{b}c, the stem included) and its fused epilogue (bias, relu,
     residual add). Where several fused workloads share a conv shape, the most used one."""
     import torchvision
     from tessel.frontend import from_onnx
@@ -169,7 +169,7 @@ def bench_layer(index: int, layer: dict, work: str) -> list:
     untuned = tessel.build(te.default_schedule(outputs, "llvm"), task.args, target="llvm", name="conv_default")
     schedule, args = task.apply_best(ARGS.records)
     tuned = tessel.build(schedule, args, target="llvm", name="conv_tuned")
-    # Same random inputs (NCHW16c data, packed weight) through both kernels.
+    # Same random inputs (NCHW{b}c data, packed weight) through both kernels.
     base = random_args(untuned.arg_specs, rng)
     mine = [empty(a.shape, a.dtype) for a in base]
     for a, b, s in zip(mine, base, untuned.arg_specs):
