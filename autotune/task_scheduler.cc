@@ -400,7 +400,21 @@ std::map<size_t, double> TaskScheduler::confirm_best() {
     }
     std::sort(ranked.begin(), ranked.end());
     if (ranked.size() < 2) continue;  // nothing to choose between
-    ranked.resize(std::min<size_t>(ranked.size(), static_cast<size_t>(options_.confirm_top)));
+    // The default schedule (what an untuned compile runs) always takes part when it has a valid
+    // record: a tuned schedule has to beat it side by side, not only against its first timing.
+    std::string default_steps;
+    try {
+      default_steps = te::steps_to_json(tasks_[i].default_schedule().steps());
+    } catch (const std::exception&) {
+    }
+    auto is_default = [&](const std::pair<double, std::string>& entry) { return entry.second == default_steps; };
+    auto default_entry = std::find_if(ranked.begin(), ranked.end(), is_default);
+    size_t keep = std::min<size_t>(ranked.size(), static_cast<size_t>(options_.confirm_top));
+    if (default_entry != ranked.end() && static_cast<size_t>(default_entry - ranked.begin()) >= keep) {
+      std::iter_swap(ranked.begin() + static_cast<std::ptrdiff_t>(keep), default_entry);
+      ++keep;
+    }
+    ranked.resize(keep);
     std::vector<std::vector<te::Step>> batch;
     for (const auto& entry : ranked) batch.push_back(te::steps_from_json(entry.second));
     if (options_.verbose) {

@@ -192,10 +192,10 @@ def test_tune_stores_records_and_resumes(work: Path, tuned: Tuple[Path, subproce
     assert "task(s) for llvm" in result.stdout  # the task table
     assert "estimated model latency" in result.stdout  # the per-task summary
     count = Database(str(db)).count()
-    # 6 trials, then each task's best (up to 3) schedules measured again.
+    # 6 trials, then each task's best (up to 3) schedules and its default measured again.
     graph, params = tessel.frontend.from_onnx(str(work / "small.onnx"))
     from tessel import autotune
-    assert 1 <= count <= 6 + 3 * len(autotune.extract_tasks(graph, params))
+    assert 1 <= count <= 6 + 4 * len(autotune.extract_tasks(graph, params))
     assert f"{count} new record(s)" in result.stdout
     # Running again with the same budget resumes: the stored trials count, nothing is measured.
     again = run_cli(["tune", "small.onnx", "--db", str(db), "--trials", "6", "--batch-size", "3"], work)

@@ -39,7 +39,8 @@ struct TuneOptions {
   double time_budget_seconds = 0;     // no new batch starts after this long (0: no limit)
   std::function<bool()> should_stop;  // asked between batches; true ends tuning
   // After the search (not after Ctrl-C), each task's best `confirm_top` schedules (by their
-  // current records) are measured again, side by side in three rounds, and stored again: the new records
+  // current records), and the default schedule when it has a valid record, are measured again,
+  // side by side in three rounds, and stored again: the new records
   // supersede the old ones (records.h), so a schedule whose first timing was lucky on a noisy
   // machine loses its place. 0: no confirmation.
   int confirm_top = 3;
