@@ -18,6 +18,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "tessel/autotune/database.h"
@@ -43,6 +44,24 @@ std::string format_elapsed(double seconds) {
   std::ostringstream os;
   os << total / 60 << ":" << std::setw(2) << std::setfill('0') << total % 60;
   return os.str();
+}
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The record of one measurement of `task`'s schedule `steps_json`.
+TuningRecord record_of(const SearchTask& task, std::string steps_json, const MeasureResult& result, double now) {
+  TuningRecord r;
+  r.workload_key = task.workload_key();
+  r.task_name = task.name();
+  r.target = task.target_string();
+  r.hardware = task.hardware();
+  r.steps_json = std::move(steps_json);
+  r.costs = result.costs;
+  r.error = result.error;
+  r.timestamp = now;
+  return r;
 }
 
 std::unique_ptr<CostModel> make_model(const std::string& name, unsigned seed) {
@@ -339,18 +358,9 @@ std::vector<double> TaskScheduler::tune() {
     measured_now += static_cast<int>(batch.size());
     if (!options_.records_path.empty()) {
       std::vector<TuningRecord> records;
-      double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      double now = unix_seconds();
       for (size_t k = 0; k < batch.size(); ++k) {
-        TuningRecord r;
-        r.workload_key = tasks_[i].workload_key();
-        r.task_name = tasks_[i].name();
-        r.target = tasks_[i].target_string();
-        r.hardware = tasks_[i].hardware();
-        r.steps_json = te::steps_to_json(batch[k]);
-        r.costs = results[k].costs;
-        r.error = results[k].error;
-        r.timestamp = now;
-        records.push_back(std::move(r));
+        records.push_back(record_of(tasks_[i], te::steps_to_json(batch[k]), results[k], now));
       }
       append_records(options_.records_path, records);
     }
@@ -380,87 +390,98 @@ std::vector<double> TaskScheduler::tune() {
   return best;
 }
 
-// Rounds of the confirmation measurement (see confirm_best).
+// Rounds of each confirmation measurement, and passes at most per task (see confirm_best).
 constexpr int kConfirmRounds = 3;
+constexpr int kConfirmPasses = 3;
+
+std::vector<MeasureResult> TaskScheduler::measure_side_by_side(size_t task,
+                                                               const std::vector<std::vector<te::Step>>& batch) {
+  // kConfirmRounds rounds, each in another order, so that the schedules take turns under the
+  // machine's changing load; each schedule's costs are those of all rounds (a failure in any
+  // round fails it).
+  std::vector<MeasureResult> results(batch.size());
+  for (int round = 0; round < kConfirmRounds && !interrupted_; ++round) {
+    std::vector<size_t> order(batch.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = (k + static_cast<size_t>(round)) % order.size();
+    std::vector<std::vector<te::Step>> rotated;
+    for (size_t k : order) rotated.push_back(batch[k]);
+    auto measured = measurers_[task]->measure(rotated);
+    if (measurers_[task]->interrupted()) interrupted_ = true;
+    for (size_t k = 0; k < order.size() && !interrupted_; ++k) {
+      MeasureResult& r = results[order[k]];
+      if (r.error != MeasureError::kNone) continue;
+      if (measured[k].error != MeasureError::kNone) {
+        r = measured[k];
+      } else {
+        r.costs.insert(r.costs.end(), measured[k].costs.begin(), measured[k].costs.end());
+      }
+    }
+  }
+  return results;
+}
 
 std::map<size_t, double> TaskScheduler::confirm_best() {
   LoadedRecords stored = load_records(options_.records_path);
   std::map<size_t, double> confirmed;
   for (size_t i = 0; i < tasks_.size() && !interrupted_; ++i) {
-    // The task's schedules by their current (latest) record, best first.
+    // The task's schedules by their current (latest) record.
     std::map<std::string, double> current;
     for (const TuningRecord& r : stored.records) {
       if (r.workload_key == tasks_[i].workload_key() && r.target == tasks_[i].target_string()) {
         current[r.steps_json] = r.mean_cost();
       }
     }
-    std::vector<std::pair<double, std::string>> ranked;
-    for (const auto& [steps, cost] : current) {
-      if (std::isfinite(cost)) ranked.push_back({cost, steps});
-    }
-    std::sort(ranked.begin(), ranked.end());
-    if (ranked.size() < 2) continue;  // nothing to choose between
-    // The default schedule (what an untuned compile runs) always takes part when it has a valid
-    // record: a tuned schedule has to beat it side by side, not only against its first timing.
+    // The default schedule (what an untuned compile runs) takes part when it has a valid record:
+    // a tuned schedule has to beat it side by side, not only against its first timing.
     std::string default_steps;
     try {
       default_steps = te::steps_to_json(tasks_[i].default_schedule().steps());
     } catch (const std::exception&) {
     }
-    auto is_default = [&](const std::pair<double, std::string>& entry) { return entry.second == default_steps; };
-    auto default_entry = std::find_if(ranked.begin(), ranked.end(), is_default);
-    size_t keep = std::min<size_t>(ranked.size(), static_cast<size_t>(options_.confirm_top));
-    if (default_entry != ranked.end() && static_cast<size_t>(default_entry - ranked.begin()) >= keep) {
-      std::iter_swap(ranked.begin() + static_cast<std::ptrdiff_t>(keep), default_entry);
-      ++keep;
-    }
-    ranked.resize(keep);
-    std::vector<std::vector<te::Step>> batch;
-    for (const auto& entry : ranked) batch.push_back(te::steps_from_json(entry.second));
-    if (options_.verbose) {
-      std::cout << "[tessel tune] task " << i << " (" << tasks_[i].name() << "): measuring its best " << batch.size()
-                << " schedules again" << std::endl;
-    }
-    // kConfirmRounds rounds, each in another order, so that the schedules take turns under the
-    // machine's changing load; each schedule's costs are those of all rounds (a failure in any
-    // round fails it).
-    std::vector<MeasureResult> results(batch.size());
-    for (int round = 0; round < kConfirmRounds && !interrupted_; ++round) {
-      std::vector<size_t> order(batch.size());
-      for (size_t k = 0; k < order.size(); ++k) order[k] = (k + static_cast<size_t>(round)) % order.size();
-      std::vector<std::vector<te::Step>> rotated;
-      for (size_t k : order) rotated.push_back(batch[k]);
-      auto measured = measurers_[i]->measure(rotated);
-      if (measurers_[i]->interrupted()) interrupted_ = true;
-      for (size_t k = 0; k < order.size() && !interrupted_; ++k) {
-        MeasureResult& r = results[order[k]];
-        if (r.error != MeasureError::kNone) continue;
-        if (measured[k].error != MeasureError::kNone) {
-          r = measured[k];
-        } else {
-          r.costs.insert(r.costs.end(), measured[k].costs.begin(), measured[k].costs.end());
-        }
+    std::set<std::string> remeasured;
+    // Re-measured schedules usually come out slower than their lucky first timings, which can
+    // leave a schedule timed once on top: then it is measured side by side with the others, up
+    // to kConfirmPasses passes.
+    for (int pass = 0; pass < kConfirmPasses && !interrupted_; ++pass) {
+      std::vector<std::pair<double, std::string>> ranked;
+      for (const auto& [steps, cost] : current) {
+        if (std::isfinite(cost)) ranked.push_back({cost, steps});
       }
+      std::sort(ranked.begin(), ranked.end());
+      if (ranked.size() < 2) break;  // nothing to choose between
+      std::vector<std::string> chosen;
+      for (size_t k = 0; k < ranked.size() && chosen.size() < static_cast<size_t>(options_.confirm_top); ++k) {
+        chosen.push_back(ranked[k].second);
+      }
+      if (pass == 0 && current.count(default_steps) && std::isfinite(current[default_steps]) &&
+          std::find(chosen.begin(), chosen.end(), default_steps) == chosen.end()) {
+        chosen.push_back(default_steps);
+      }
+      bool fresh = false;
+      for (const std::string& steps : chosen) fresh |= !remeasured.count(steps);
+      if (!fresh) break;
+      std::vector<std::vector<te::Step>> batch;
+      for (const std::string& steps : chosen) batch.push_back(te::steps_from_json(steps));
+      if (options_.verbose) {
+        std::cout << "[tessel tune] task " << i << " (" << tasks_[i].name() << "): measuring its best "
+                  << batch.size() << " schedules again" << std::endl;
+      }
+      std::vector<MeasureResult> results = measure_side_by_side(i, batch);
+      if (interrupted_) break;
+      double now = unix_seconds();
+      std::vector<TuningRecord> records;
+      for (size_t k = 0; k < batch.size(); ++k) {
+        records.push_back(record_of(tasks_[i], chosen[k], results[k], now));
+        current[chosen[k]] = records.back().mean_cost();
+        remeasured.insert(chosen[k]);
+      }
+      append_records(options_.records_path, records);
     }
-    if (interrupted_) break;
-    double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::vector<TuningRecord> records;
-    double best = std::numeric_limits<double>::infinity();
-    for (size_t k = 0; k < batch.size(); ++k) {
-      TuningRecord r;
-      r.workload_key = tasks_[i].workload_key();
-      r.task_name = tasks_[i].name();
-      r.target = tasks_[i].target_string();
-      r.hardware = tasks_[i].hardware();
-      r.steps_json = ranked[k].second;
-      r.costs = results[k].costs;
-      r.error = results[k].error;
-      r.timestamp = now;
-      best = std::min(best, r.mean_cost());
-      records.push_back(std::move(r));
+    if (!remeasured.empty()) {
+      double best = std::numeric_limits<double>::infinity();
+      for (const auto& entry : current) best = std::min(best, entry.second);
+      confirmed[i] = best;
     }
-    append_records(options_.records_path, records);
-    confirmed[i] = best;
   }
   return confirmed;
 }

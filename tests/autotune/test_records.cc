@@ -119,8 +119,14 @@ TEST_P(TuneInto, BestRecordReplaysToCorrectResult) {
       std::isfinite(stored[0].mean_cost())) {
     confirmed.push_back(default_steps);
   }
-  ASSERT_EQ(stored.size(), 8 + confirmed.size());
+  // The first pass re-measures those; a later pass (when a schedule timed once rises to the top)
+  // only schedules of the 8 trials.
+  ASSERT_GE(stored.size(), 8 + confirmed.size());
   for (size_t k = 0; k < confirmed.size(); ++k) EXPECT_EQ(stored[8 + k].steps_json, confirmed[k]) << k;
+  for (size_t k = 8; k < stored.size(); ++k) {
+    EXPECT_TRUE(std::any_of(stored.begin(), stored.begin() + 8,
+                            [&](const TuningRecord& r) { return r.steps_json == stored[k].steps_json; }));
+  }
   RecordScheduleProvider provider(path);
   auto steps = provider.find(task.workload_key(), task.target());
   ASSERT_TRUE(steps);

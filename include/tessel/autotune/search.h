@@ -40,7 +40,8 @@ struct TuneOptions {
   std::function<bool()> should_stop;  // asked between batches; true ends tuning
   // After the search (not after Ctrl-C), each task's best `confirm_top` schedules (by their
   // current records), and the default schedule when it has a valid record, are measured again,
-  // side by side in three rounds, and stored again: the new records
+  // side by side in three rounds, and stored again (up to three passes, while a schedule not yet
+  // re-measured is among the best): the new records
   // supersede the old ones (records.h), so a schedule whose first timing was lucky on a noisy
   // machine loses its place. 0: no confirmation.
   int confirm_top = 3;
@@ -137,6 +138,8 @@ class TaskScheduler {
   // Measures each task's best confirm_top schedules again and stores them (see TuneOptions);
   // returns the best re-measured cost of each task that had two or more schedules to compare.
   std::map<size_t, double> confirm_best();
+  // Measures `batch` of task `task` in rounds, each in another order; costs of all rounds.
+  std::vector<MeasureResult> measure_side_by_side(size_t task, const std::vector<std::vector<te::Step>>& batch);
   std::vector<SearchTask> tasks_;
   TuneOptions options_;
   std::unique_ptr<CostModel> model_;
