@@ -251,7 +251,7 @@ void TaskScheduler::print_progress(int round, int task, int total_trials, int ba
   std::cout << os.str() << std::endl;
 }
 
-void TaskScheduler::print_summary() const {
+void TaskScheduler::print_summary(const std::vector<double>& best_costs) const {
   size_t name_width = 4;
   for (const SearchTask& t : tasks_) name_width = std::max(name_width, std::min<size_t>(t.name().size(), 48));
   std::ostringstream os;
@@ -262,7 +262,7 @@ void TaskScheduler::print_summary() const {
   int tuned = 0;
   for (size_t i = 0; i < tasks_.size(); ++i) {
     const SearchTask& t = tasks_[i];
-    double best = policies_[i]->best_cost();
+    double best = best_costs[i];
     std::string gflops = "-";
     if (std::isfinite(best)) {
       model_latency += t.weight() * best;
@@ -381,12 +381,12 @@ std::vector<double> TaskScheduler::tune() {
               << (options_.records_path.empty() ? "done" : "stored in '" + options_.records_path + "'") << std::endl;
   }
   save_cost_model();
-  if (options_.verbose) print_summary();
   std::vector<double> best;
   for (size_t i = 0; i < policies_.size(); ++i) {
     auto it = confirmed.find(i);
     best.push_back(it != confirmed.end() ? it->second : policies_[i]->best_cost());
   }
+  if (options_.verbose) print_summary(best);
   return best;
 }
 

@@ -134,7 +134,8 @@ class TaskScheduler {
   void load_cost_model();
   void save_cost_model();
   void print_progress(int round, int task, int total_trials, int batch, int errors, double elapsed);
-  void print_summary() const;
+  // The per-task table after tuning; best_costs: confirmed where re-measured (see confirm_best).
+  void print_summary(const std::vector<double>& best_costs) const;
   // Measures each task's best confirm_top schedules again and stores them (see TuneOptions);
   // returns the best re-measured cost of each task that had two or more schedules to compare.
   std::map<size_t, double> confirm_best();
