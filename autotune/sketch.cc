@@ -19,8 +19,7 @@ int64_t constant_extent(const IterVar& iv) {
 
 namespace {
 
-// Whether a reduction reads some input with a subset of its spatial axes (so a tile of outputs
-// reuses input elements: matmul, conv), rather than once per output element.
+// Every Load in an expression, in visiting order.
 struct LoadCollector : IRVisitor {
   std::vector<const LoadNode*> loads;
   void visit_Load(const LoadNode* load) override {
@@ -29,6 +28,8 @@ struct LoadCollector : IRVisitor {
   }
 };
 
+// Whether a reduction reads some input with a subset of its spatial axes (so a tile of outputs
+// reuses input elements: matmul, conv), rather than once per output element.
 bool has_data_reuse(const te::Operation& op) {
   if (!op->has_reduction) return false;
   LoadCollector collector;
@@ -128,14 +129,14 @@ int fusable_consumer(const SearchTask& task, const StageFacts& facts, int stage)
 
 namespace {
 
-// The inputs of a tiled reduction worth copying into a tile-local panel: placeholders whose last
-// index is the innermost spatial axis itself (the vectorised operand, B[k, j] of a matmul), with
-// a reduce axis in an earlier index (so consecutive reduction steps jump a whole row) and rows of
-// at least four vectors (shorter rows are nearly contiguous already, as in NCHWc conv weights).
 StagePlan stage_plan(int stage, StageRule rule, int consumer, std::vector<int> packed = {}) {
   return StagePlan{stage, rule, consumer, std::move(packed)};
 }
 
+// The inputs of a tiled reduction worth copying into a tile-local panel: placeholders whose last
+// index is the innermost spatial axis itself (the vectorised operand, B[k, j] of a matmul), with
+// a reduce axis in an earlier index (so consecutive reduction steps jump a whole row) and rows of
+// at least four vectors (shorter rows are nearly contiguous already, as in NCHWc conv weights).
 std::vector<int> packable_inputs(const SearchTask& task, int stage) {
   te::Schedule s = task.fresh_schedule();
   const te::Operation& op = s.stage_node(stage).op;

@@ -76,7 +76,8 @@ Expr window_read(const Tensor& padded, const std::vector<Var>& i, const Expr& kh
   return padded(indices);
 }
 
-std::vector<Expr> all_of(const std::vector<Var>& i) { return std::vector<Expr>(i.begin(), i.end()); }
+// The output indices as expressions (all of them, block included).
+std::vector<Expr> as_indices(const std::vector<Var>& i) { return std::vector<Expr>(i.begin(), i.end()); }
 
 }  // namespace
 
@@ -120,7 +121,7 @@ Tensor avg_pool2d(const Tensor& data, std::array<int64_t, 2> kernel, std::array<
       total.shape(),
       [&](const std::vector<Var>& i) {
         Expr count = extent(i[2], h) * extent(i[3], w);
-        return total(all_of(i)) / make_cast(dtype, count);
+        return total(as_indices(i)) / make_cast(dtype, count);
       },
       name, kTagPool2d);
 }
@@ -145,7 +146,7 @@ Tensor global_pool(const Tensor& data, bool average, const std::string& name) {
   if (!average) return reduced;
   Expr count = make_const(data.dtype(), static_cast<double>(s[2] * s[3]));
   return compute(
-      shape, [&](const std::vector<Var>& i) { return reduced(all_of(i)) / count; }, name,
+      shape, [&](const std::vector<Var>& i) { return reduced(as_indices(i)) / count; }, name,
       kTagGlobalPool2d);
 }
 
