@@ -7,17 +7,19 @@
 #include "tessel/autotune/measure.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <set>
-
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -60,6 +62,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 constexpr int kMaxRepeats = 64;
+// Timing granularity inside a repeat (see child()): runs shorter than this are timed in groups.
+constexpr double kPerRunSeconds = 50e-6;
+constexpr int kMaxGroupsPerRepeat = 1 << 16;
+
+// The median of `v` (reordered); the mean of the middle two for an even count.
+double median_of(std::vector<double>& v) {
+  size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  double upper = v[mid];
+  if (v.size() % 2 == 1) return upper;
+  double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+  return 0.5 * (lower + upper);
+}
 constexpr int kExitRuntime = 3, kExitWrong = 4, kExitCompile = 5;
 
 enum BuildState : int { kBuilding = 0, kBuilt = 1, kBuildFailed = 2 };
@@ -361,25 +376,29 @@ struct Measurer::Impl {
         }
       }
     }
-    // Timing: grow the number of runs per repeat until a repeat lasts min_repeat_seconds.
+    // Timing: grow the number of runs per repeat until a repeat lasts min_repeat_seconds. Runs
+    // of at least kPerRunSeconds are timed one by one and a repeat costs their median, so a burst
+    // of another process's work on a shared core spoils a run or two, not the repeat (the
+    // benchmarks report medians too); shorter runs are timed in groups that last that long.
     std::vector<uint8_t> flush;
     if (options.flush_cache && !task.is_cuda()) flush.resize(static_cast<size_t>(task.hardware().l3_bytes) * 2);
-    auto run_once = [&]() {
+    auto run_group = [&](int runs) {
       if (!flush.empty()) std::memset(flush.data(), static_cast<int>(flush[1] + 1), flush.size());
       auto t0 = Clock::now();
-      kernel.run_timed(args);
-      return seconds_since(t0);
+      for (int n = 0; n < runs; ++n) kernel.run_timed(args);
+      return seconds_since(t0) / runs;
     };
-    int number = 1;
-    double first = run_once();
-    if (first < options.min_repeat_seconds) {
-      number = static_cast<int>(std::min(1e6, std::ceil(options.min_repeat_seconds / std::max(first, 1e-9))));
-    }
+    double first = run_group(1);
+    // Flushing before every run asks for single runs: a group would time warm runs after the first.
+    int group = flush.empty() ? static_cast<int>(std::clamp(std::ceil(kPerRunSeconds / std::max(first, 1e-9)), 1.0, 1e6)) : 1;
+    double per_group = first * group;
+    int groups = static_cast<int>(std::clamp(std::ceil(options.min_repeat_seconds / std::max(per_group, 1e-9)), 1.0,
+                                             static_cast<double>(kMaxGroupsPerRepeat)));
+    std::vector<double> times(static_cast<size_t>(groups));
     slot->num_costs = 0;
     for (int r = 0; r < options.repeat; ++r) {
-      double total = 0;
-      for (int n = 0; n < number; ++n) total += run_once();
-      slot->costs[r] = total / number;
+      for (double& t : times) t = run_group(group);
+      slot->costs[r] = median_of(times);
       slot->num_costs = r + 1;
     }
     _exit(0);
@@ -505,22 +524,32 @@ struct Measurer::Impl {
       }
       c.pid = -1;
     }
+    // The parent sleeps in poll() on a pidfd while the child times its candidate: on 2 shared cores a
+    // parent that woke up every few hundred microseconds would preempt the kernel's threads. The
+    // 20 ms slices only bound how late a Ctrl-C or the run timeout is noticed.
+    int pidfd = c.pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, c.pid, 0)) : -1;
     while (c.pid > 0) {
       pid_t r = waitpid(c.pid, &status, WNOHANG);
       if (r == c.pid) {
         c.pid = -1;
       } else if (cancelled()) {
         c.finish();
+        if (pidfd >= 0) ::close(pidfd);
         return Progress::kInterrupted;
       } else if (seconds_since(start) > options.run_timeout_seconds) {
         c.finish();
+        if (pidfd >= 0) ::close(pidfd);
         result.error = MeasureError::kRunTimeout;
         result.message = "run timed out after " + std::to_string(options.run_timeout_seconds) + " s";
         return Progress::kDone;
+      } else if (pidfd >= 0) {
+        pollfd p{pidfd, POLLIN, 0};
+        poll(&p, 1, 20);
       } else {
-        usleep(200);
+        usleep(200);  // no pidfd (kernel before 5.3): poll the child's state
       }
     }
+    if (pidfd >= 0) ::close(pidfd);
     if (killed_by_sigint(status)) return Progress::kInterrupted;
     if (WIFSIGNALED(status)) {
       result.error = MeasureError::kRuntime;

@@ -36,7 +36,10 @@ enum class MeasureError : int {
 const char* error_name(MeasureError error);
 
 struct MeasureOptions {
-  int repeat = 3;                    // timed repeats; each repeat's cost is the mean of its runs
+  // Timed repeats. Each repeat's cost is the median time of its runs (runs under 50 us are timed
+  // in groups, and a group's mean is one sample), so a burst of other work spoils a few samples
+  // rather than the repeat.
+  int repeat = 3;
   double min_repeat_seconds = 0.02;  // runs per repeat grow until a repeat lasts this long
   double run_timeout_seconds = 10;   // per candidate child (all repeats together)
   // Per candidate compile. On 2 cores the median CPU candidate builds in about 0.5 s; the few that
