@@ -32,8 +32,13 @@ constexpr int32_t kInvalidLaunch = -1;
 constexpr int kMaxThreads = 1024;
 // How long a worker spins for the next job before sleeping, and how long the launching
 // thread spins for the workers to finish. Kernels are often launched back to back, so a
-// worker that spins briefly catches the next launch without a futex wake-up (~several us).
-constexpr std::chrono::microseconds kWorkerSpin{100};
+// worker that spins catches the next launch without a futex wake-up (~several us). The spin
+// is long enough to span the caller's work between two kernels (a Python call, a small
+// operator): a worker that sleeps there is often woken on the launcher's own CPU when its
+// CPU is briefly busy, and the kernel then runs on one core. On 2 CPUs a 100 us spin ran a
+// 0.6 ms matmul at half speed in about a third of the timings, a 2 ms spin in almost none
+// (OpenMP runtimes and OpenBLAS spin for milliseconds too).
+constexpr std::chrono::microseconds kWorkerSpin{2000};
 constexpr std::chrono::microseconds kLauncherSpin{200};
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&

@@ -368,7 +368,7 @@ TEST(Database, ExportImportSkipsCorruptLinesAndDuplicates) {
   EXPECT_EQ(stats.duplicates, 2);
   EXPECT_EQ(stats.corrupt, 5);
   EXPECT_EQ(target.count(), 9);
-  for (const std::string& key : {"a", "b"}) {
+  for (const char* key : {"a", "b"}) {
     for (const std::string& t : {kTargetA, kTargetB}) {
       auto want = source.best(key, t), got = target.best(key, t);
       ASSERT_EQ(want.has_value(), got.has_value());
@@ -540,7 +540,7 @@ TEST(Database, LaterRecordsOfTheSameScheduleSupersedeEarlierOnes) {
   TempDir dir("supersede");
   const codegen::Target target = codegen::Target::host();
   const std::string t = target.to_string();
-  for (const std::string& name : {"tuning.db", "tuning.jsonl"}) {
+  for (const std::string name : {"tuning.db", "tuning.jsonl"}) {
     std::string path = dir.file(name);
     // Schedule 1 first timed lucky (1 ms), then again at 4 ms; 2 and 3 timed once.
     append_records(path, {make_record("w", t, 1, {1e-3}), make_record("w", t, 2, {2e-3}),
@@ -571,7 +571,9 @@ TEST(Database, LaterRecordsOfTheSameScheduleSupersedeEarlierOnes) {
     append_records(path, {make_record("w", t, 2, {}, MeasureError::kRunTimeout)});
     EXPECT_EQ(best_record(load_records(path).records, "w", t)->steps_json, steps_for(3)) << name;
     EXPECT_EQ(RecordScheduleProvider(path).find("w", target), te::steps_from_json(steps_for(3))) << name;
-    if (!is_jsonl_path(path)) EXPECT_EQ(Database(path, true).best("w", t)->steps_json, steps_for(3));
+    if (!is_jsonl_path(path)) {
+      EXPECT_EQ(Database(path, true).best("w", t)->steps_json, steps_for(3));
+    }
   }
 }
 
@@ -585,7 +587,7 @@ TEST(Database, RecordsFunctionsDispatchOnThePath) {
   EXPECT_FALSE(fs::exists(dir.file("records.jsonl")));
   std::vector<TuningRecord> in = {make_record("w", kTargetA, 1, {2e-3}), make_record("w", kTargetA, 2, {1e-3}),
                                   make_record("w", kTargetA, 3, {}, MeasureError::kRuntime)};
-  for (const std::string& name : {"tuning.db", "tuning.jsonl"}) {
+  for (const std::string name : {"tuning.db", "tuning.jsonl"}) {
     std::string path = dir.file(name);
     append_records(path, {in[0]});
     append_records(path, {in[1], in[2]});
