@@ -85,6 +85,7 @@ struct ResultSlot {
   double build_seconds = 0;           // the child's compile time
   int num_costs = 0;
   double costs[kMaxRepeats] = {};
+  int error = 0;                      // MeasureError of a failed kernel (interleaved measurement)
   char message[512] = {};
 };
 static_assert(std::atomic<int>::is_always_lock_free, "the build state is shared between processes");
@@ -317,8 +318,34 @@ struct Measurer::Impl {
     return kernel;
   }
 
-  // Child side: sets up arguments, runs, checks, times; never returns.
-  [[noreturn]] void child(Kernel& kernel, ResultSlot* slot, Fault fault, bool write_reference) {
+  // Child side: compares the outputs in `args` with the default schedule's (when the check is on
+  // and the reference exists); what differs, or empty.
+  std::string check_outputs(const std::vector<void*>& args) const {
+    if (!options.check_correctness || !reference_ready) return {};
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!is_output[i]) continue;
+      const void* expected = static_cast<const char*>(reference->data) + reference_offset[i];
+      DataType dt = task.args()[i].dtype();
+      if (dt.is_float() && dt.bits() == 32) {
+        const auto* got = static_cast<const float*>(args[i]);
+        const auto* want = static_cast<const float*>(expected);
+        for (size_t e = 0; e < bytes[i] / 4; ++e) {
+          double diff = std::fabs(static_cast<double>(got[e]) - want[e]);
+          if (!(diff <= options.tolerance * (1.0 + std::fabs(static_cast<double>(want[e]))))) {
+            return "element " + std::to_string(e) + " of " + task.args()[i].name() + ": got " +
+                   std::to_string(got[e]) + ", expected " + std::to_string(want[e]);
+          }
+        }
+      } else if (std::memcmp(args[i], expected, bytes[i]) != 0) {
+        return "output " + task.args()[i].name() + " differs from the default schedule's";
+      }
+    }
+    return {};
+  }
+
+  // Child side: the arguments of one run; outputs get fresh zeroed buffers (or, for the
+  // reference run, the shared reference buffer).
+  std::vector<void*> child_args(bool write_reference) const {
     std::vector<void*> args;
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!is_output[i]) {
@@ -331,6 +358,104 @@ struct Measurer::Impl {
         args.push_back(p);
       }
     }
+    return args;
+  }
+
+  // Child side: times repeats of one kernel. One untimed run sizes the repeat: runs of at least
+  // kPerRunSeconds are timed one by one and a repeat costs their median, so a burst of another
+  // process's work on a shared core spoils a run or two, not the repeat (the benchmarks report
+  // medians too); shorter runs are timed in groups that last that long. A repeat lasts about
+  // min_repeat_seconds.
+  class RepeatTimer {
+   public:
+    RepeatTimer(const Impl& im, Kernel& kernel, const std::vector<void*>& args) : kernel_(kernel), args_(args) {
+      if (im.options.flush_cache && !im.task.is_cuda()) {
+        flush_.resize(static_cast<size_t>(im.task.hardware().l3_bytes) * 2);
+      }
+      double first = run_group(1);
+      // Flushing before every run asks for single runs: a group would time warm runs after the first.
+      group_ = flush_.empty() ? static_cast<int>(std::clamp(std::ceil(kPerRunSeconds / std::max(first, 1e-9)), 1.0, 1e6))
+                              : 1;
+      double per_group = first * group_;
+      int groups = static_cast<int>(std::clamp(std::ceil(im.options.min_repeat_seconds / std::max(per_group, 1e-9)),
+                                               1.0, static_cast<double>(kMaxGroupsPerRepeat)));
+      times_.resize(static_cast<size_t>(groups));
+    }
+    double repeat() {
+      for (double& t : times_) t = run_group(group_);
+      return median_of(times_);
+    }
+
+   private:
+    double run_group(int runs) {
+      if (!flush_.empty()) std::memset(flush_.data(), static_cast<int>(flush_[1] + 1), flush_.size());
+      auto t0 = Clock::now();
+      for (int n = 0; n < runs; ++n) kernel_.run_timed(args_);
+      return seconds_since(t0) / runs;
+    }
+    Kernel& kernel_;
+    const std::vector<void*>& args_;
+    std::vector<uint8_t> flush_;
+    int group_ = 1;
+    std::vector<double> times_;
+  };
+
+  // Child side of measure_interleaved(): builds every lowered function (null entries are
+  // skipped), runs and checks each once, then times them in `rounds` rounds of one repeat each,
+  // every round in another order. A failed kernel reports in its slot (state kBuildFailed, its
+  // error in `error`) and the others go on. Never returns.
+  [[noreturn]] void interleaved_child(const std::vector<PrimFunc>& lowered, const std::vector<std::string>& names,
+                                      ResultSlot* slots, int rounds) {
+    size_t n = lowered.size();
+    std::vector<std::unique_ptr<Kernel>> kernels(n);
+    std::vector<std::vector<void*>> args(n);
+    auto fail = [&](size_t k, MeasureError error, const std::string& why) {
+      copy_message(&slots[k], why);
+      slots[k].error = static_cast<int>(error);
+      slots[k].state.store(kBuildFailed);
+      kernels[k].reset();
+    };
+    for (size_t k = 0; k < n; ++k) {
+      if (!lowered[k].defined()) continue;
+      auto start = Clock::now();
+      try {
+        kernels[k] = build(lowered[k], names[k]);
+      } catch (const std::exception& e) {
+        fail(k, MeasureError::kCompile, e.what());
+        continue;
+      }
+      slots[k].build_seconds = seconds_since(start);
+      args[k] = child_args(false);
+      std::string failure = kernels[k]->run_to_host(args[k]);
+      if (!failure.empty()) {
+        fail(k, MeasureError::kRuntime, failure);
+        continue;
+      }
+      std::string wrong = check_outputs(args[k]);
+      if (!wrong.empty()) {
+        fail(k, MeasureError::kWrongAnswer, wrong);
+        continue;
+      }
+      slots[k].state.store(kBuilt);
+    }
+    std::vector<std::unique_ptr<RepeatTimer>> timers(n);
+    for (size_t k = 0; k < n; ++k) {
+      if (kernels[k]) timers[k] = std::make_unique<RepeatTimer>(*this, *kernels[k], args[k]);
+    }
+    for (int r = 0; r < rounds; ++r) {
+      for (size_t j = 0; j < n; ++j) {
+        size_t k = (j + static_cast<size_t>(r)) % n;
+        if (!timers[k]) continue;
+        slots[k].costs[r] = timers[k]->repeat();
+        slots[k].num_costs = r + 1;
+      }
+    }
+    _exit(0);
+  }
+
+  // Child side: sets up arguments, runs, checks, times; never returns.
+  [[noreturn]] void child(Kernel& kernel, ResultSlot* slot, Fault fault, bool write_reference) {
+    std::vector<void*> args = child_args(write_reference);
     if (fault == Fault::kCrash) {
       raise(SIGSEGV);
     }
@@ -354,51 +479,15 @@ struct Measurer::Impl {
         }
       }
     }
-    if (options.check_correctness && reference_ready) {
-      for (size_t i = 0; i < args.size(); ++i) {
-        if (!is_output[i]) continue;
-        const void* expected = static_cast<const char*>(reference->data) + reference_offset[i];
-        DataType dt = task.args()[i].dtype();
-        if (dt.is_float() && dt.bits() == 32) {
-          const auto* got = static_cast<const float*>(args[i]);
-          const auto* want = static_cast<const float*>(expected);
-          for (size_t e = 0; e < bytes[i] / 4; ++e) {
-            double diff = std::fabs(static_cast<double>(got[e]) - want[e]);
-            if (!(diff <= options.tolerance * (1.0 + std::fabs(static_cast<double>(want[e]))))) {
-              copy_message(slot, "element " + std::to_string(e) + " of " + task.args()[i].name() + ": got " +
-                                     std::to_string(got[e]) + ", expected " + std::to_string(want[e]));
-              _exit(kExitWrong);
-            }
-          }
-        } else if (std::memcmp(args[i], expected, bytes[i]) != 0) {
-          copy_message(slot, "output " + task.args()[i].name() + " differs from the default schedule's");
-          _exit(kExitWrong);
-        }
-      }
+    std::string wrong = check_outputs(args);
+    if (!wrong.empty()) {
+      copy_message(slot, wrong);
+      _exit(kExitWrong);
     }
-    // Timing: grow the number of runs per repeat until a repeat lasts min_repeat_seconds. Runs
-    // of at least kPerRunSeconds are timed one by one and a repeat costs their median, so a burst
-    // of another process's work on a shared core spoils a run or two, not the repeat (the
-    // benchmarks report medians too); shorter runs are timed in groups that last that long.
-    std::vector<uint8_t> flush;
-    if (options.flush_cache && !task.is_cuda()) flush.resize(static_cast<size_t>(task.hardware().l3_bytes) * 2);
-    auto run_group = [&](int runs) {
-      if (!flush.empty()) std::memset(flush.data(), static_cast<int>(flush[1] + 1), flush.size());
-      auto t0 = Clock::now();
-      for (int n = 0; n < runs; ++n) kernel.run_timed(args);
-      return seconds_since(t0) / runs;
-    };
-    double first = run_group(1);
-    // Flushing before every run asks for single runs: a group would time warm runs after the first.
-    int group = flush.empty() ? static_cast<int>(std::clamp(std::ceil(kPerRunSeconds / std::max(first, 1e-9)), 1.0, 1e6)) : 1;
-    double per_group = first * group;
-    int groups = static_cast<int>(std::clamp(std::ceil(options.min_repeat_seconds / std::max(per_group, 1e-9)), 1.0,
-                                             static_cast<double>(kMaxGroupsPerRepeat)));
-    std::vector<double> times(static_cast<size_t>(groups));
+    RepeatTimer timer(*this, kernel, args);
     slot->num_costs = 0;
     for (int r = 0; r < options.repeat; ++r) {
-      for (double& t : times) t = run_group(group);
-      slot->costs[r] = median_of(times);
+      slot->costs[r] = timer.repeat();
       slot->num_costs = r + 1;
     }
     _exit(0);
@@ -510,38 +599,25 @@ struct Measurer::Impl {
     return Progress::kPending;
   }
 
-  // Tells a built child to run and waits for it (run timeout); fills result.
-  Progress run_child(ChildProcess& c, MeasureResult& result) {
-    ResultSlot* slot = c.slot();
-    char go = 1;
-    ssize_t sent = send(c.go_fd, &go, 1, MSG_NOSIGNAL);
-    c.close_go();
+  // Waits for child `c` to end, at most `timeout` seconds (then it is killed and kDone comes back
+  // with *timed_out set). The parent sleeps in poll() on a pidfd meanwhile: on 2 shared cores a
+  // parent that woke up every few hundred microseconds would preempt the kernel's threads. The
+  // 20 ms slices only bound how late a Ctrl-C or the timeout is noticed.
+  Progress wait_child(ChildProcess& c, double timeout, int& status, bool& timed_out) {
     auto start = Clock::now();
-    int status = 0;
-    if (sent != 1) {
-      // The child is gone already: collect how it ended.
-      while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      c.pid = -1;
-    }
-    // The parent sleeps in poll() on a pidfd while the child times its candidate: on 2 shared cores a
-    // parent that woke up every few hundred microseconds would preempt the kernel's threads. The
-    // 20 ms slices only bound how late a Ctrl-C or the run timeout is noticed.
+    timed_out = false;
     int pidfd = c.pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, c.pid, 0)) : -1;
+    Progress progress = Progress::kDone;
     while (c.pid > 0) {
       pid_t r = waitpid(c.pid, &status, WNOHANG);
       if (r == c.pid) {
         c.pid = -1;
       } else if (cancelled()) {
         c.finish();
-        if (pidfd >= 0) ::close(pidfd);
-        return Progress::kInterrupted;
-      } else if (seconds_since(start) > options.run_timeout_seconds) {
+        progress = Progress::kInterrupted;
+      } else if (seconds_since(start) > timeout) {
         c.finish();
-        if (pidfd >= 0) ::close(pidfd);
-        result.error = MeasureError::kRunTimeout;
-        result.message = "run timed out after " + std::to_string(options.run_timeout_seconds) + " s";
-        return Progress::kDone;
+        timed_out = true;
       } else if (pidfd >= 0) {
         pollfd p{pidfd, POLLIN, 0};
         poll(&p, 1, 20);
@@ -550,6 +626,31 @@ struct Measurer::Impl {
       }
     }
     if (pidfd >= 0) ::close(pidfd);
+    return progress;
+  }
+
+  // Tells a built child to run and waits for it (run timeout); fills result.
+  Progress run_child(ChildProcess& c, MeasureResult& result) {
+    ResultSlot* slot = c.slot();
+    char go = 1;
+    ssize_t sent = send(c.go_fd, &go, 1, MSG_NOSIGNAL);
+    c.close_go();
+    int status = 0;
+    if (sent != 1) {
+      // The child is gone already: collect how it ended.
+      while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      c.pid = -1;
+    }
+    bool timed_out = false;
+    if (wait_child(c, options.run_timeout_seconds, status, timed_out) == Progress::kInterrupted) {
+      return Progress::kInterrupted;
+    }
+    if (timed_out) {
+      result.error = MeasureError::kRunTimeout;
+      result.message = "run timed out after " + std::to_string(options.run_timeout_seconds) + " s";
+      return Progress::kDone;
+    }
     if (killed_by_sigint(status)) return Progress::kInterrupted;
     if (WIFSIGNALED(status)) {
       result.error = MeasureError::kRuntime;
@@ -752,6 +853,104 @@ std::vector<MeasureResult> Measurer::measure(const std::vector<std::vector<te::S
     children[i].reset();
   }
   counter_ += static_cast<int>(batch.size());
+  return results;
+}
+
+std::vector<MeasureResult> Measurer::measure_interleaved(const std::vector<std::vector<te::Step>>& batch,
+                                                         int rounds) {
+  Impl& im = *impl_;
+  if (im.options.build_only) return measure(batch);
+  interrupted_ = false;
+  rounds = std::clamp(rounds, 1, kMaxRepeats);
+  const size_t n = batch.size();
+  std::vector<MeasureResult> results(n);
+  auto abandon = [&]() {
+    interrupted_ = true;
+    for (MeasureResult& r : results) {
+      if (r.error == MeasureError::kNone && r.costs.empty()) {
+        r.error = MeasureError::kRuntime;
+        r.message = "measurement interrupted";
+      }
+    }
+    counter_ += static_cast<int>(n);
+    return results;
+  };
+  if (n == 0) return results;
+  if (!im.ensure_reference()) return abandon();
+  std::vector<PrimFunc> lowered(n);
+  std::vector<std::string> names(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto start = Clock::now();
+    names[i] = "tune_candidate_" + std::to_string(counter_ + static_cast<int>(i));
+    try {
+      te::Schedule s = im.task.replay(batch[i]);
+      lowered[i] = im.task.lower(s, names[i]);
+      results[i].features = extract_features(lowered[i]);
+    } catch (const std::exception& e) {
+      results[i].error = MeasureError::kInstantiation;
+      results[i].message = e.what();
+      lowered[i] = PrimFunc();
+    }
+    results[i].build_seconds = seconds_since(start);
+  }
+  if (im.cancelled()) return abandon();
+
+  SharedMemory shared(sizeof(ResultSlot) * n);
+  auto* slots = static_cast<ResultSlot*>(shared.data);
+  for (size_t k = 0; k < n; ++k) new (&slots[k]) ResultSlot();
+  struct SlotsGuard {  // the slots' destructors run however this function ends
+    ResultSlot* slots;
+    size_t n;
+    ~SlotsGuard() {
+      for (size_t k = 0; k < n; ++k) slots[k].~ResultSlot();
+    }
+  } guard{slots, n};
+
+  std::fflush(nullptr);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    for (size_t k = 0; k < n; ++k) {
+      if (results[k].error != MeasureError::kNone) continue;
+      results[k].error = MeasureError::kRuntime;
+      results[k].message = "fork failed";
+    }
+    counter_ += static_cast<int>(n);
+    return results;
+  }
+  if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(kExitRuntime);
+    for (int fd : im.open_go_fds) ::close(fd);
+    im.interleaved_child(lowered, names, slots, rounds);
+  }
+  ChildProcess child;
+  child.pid = pid;
+  int status = 0;
+  bool timed_out = false;
+  double timeout = im.options.build_timeout_seconds * static_cast<double>(n) + im.options.run_timeout_seconds;
+  if (im.wait_child(child, timeout, status, timed_out) == Progress::kInterrupted) return abandon();
+  if (!timed_out && killed_by_sigint(status)) return abandon();
+  std::string ended = timed_out ? "side-by-side measurement timed out after " + std::to_string(timeout) + " s"
+                      : WIFSIGNALED(status) ? std::string("child killed by signal ") + strsignal(WTERMSIG(status))
+                                            : "child exited with status " + std::to_string(WEXITSTATUS(status));
+  for (size_t k = 0; k < n; ++k) {
+    MeasureResult& r = results[k];
+    if (r.error != MeasureError::kNone) continue;
+    const ResultSlot& slot = slots[k];
+    r.build_seconds += slot.build_seconds;
+    if (slot.state.load() == kBuildFailed) {
+      r.error = static_cast<MeasureError>(slot.error);
+      r.message = slot.message;
+    } else if (slot.num_costs == rounds) {
+      r.costs.assign(slot.costs, slot.costs + slot.num_costs);
+    } else {
+      r.error = timed_out ? MeasureError::kRunTimeout : MeasureError::kRuntime;
+      r.message = ended;
+    }
+  }
+  counter_ += static_cast<int>(n);
   return results;
 }
 

@@ -391,32 +391,17 @@ std::vector<double> TaskScheduler::tune() {
 }
 
 // Rounds of each confirmation measurement, and passes at most per task (see confirm_best).
-constexpr int kConfirmRounds = 3;
+constexpr int kConfirmRounds = 12;
 constexpr int kConfirmPasses = 3;
 
 std::vector<MeasureResult> TaskScheduler::measure_side_by_side(size_t task,
                                                                const std::vector<std::vector<te::Step>>& batch) {
-  // kConfirmRounds rounds, each in another order, so that the schedules take turns under the
-  // machine's changing load; each schedule's costs are those of all rounds (a failure in any
-  // round fails it).
-  std::vector<MeasureResult> results(batch.size());
-  for (int round = 0; round < kConfirmRounds && !interrupted_; ++round) {
-    std::vector<size_t> order(batch.size());
-    for (size_t k = 0; k < order.size(); ++k) order[k] = (k + static_cast<size_t>(round)) % order.size();
-    std::vector<std::vector<te::Step>> rotated;
-    for (size_t k : order) rotated.push_back(batch[k]);
-    auto measured = measurers_[task]->measure(rotated);
-    if (measurers_[task]->interrupted()) interrupted_ = true;
-    for (size_t k = 0; k < order.size() && !interrupted_; ++k) {
-      MeasureResult& r = results[order[k]];
-      if (r.error != MeasureError::kNone) continue;
-      if (measured[k].error != MeasureError::kNone) {
-        r = measured[k];
-      } else {
-        r.costs.insert(r.costs.end(), measured[k].costs.begin(), measured[k].costs.end());
-      }
-    }
-  }
+  // One child times all of them, one repeat each per round over kConfirmRounds rounds, so the
+  // schedules take turns under the machine's changing load: on a shared machine the same kernel
+  // timed in two children a second apart can differ by 1.5x, which made separately measured
+  // schedules rank by luck.
+  auto results = measurers_[task]->measure_interleaved(batch, kConfirmRounds);
+  if (measurers_[task]->interrupted()) interrupted_ = true;
   return results;
 }
 

@@ -54,6 +54,23 @@ TEST(Measure, InvalidStepsAreInstantiationErrors) {
   EXPECT_FALSE(results[1].message.empty());
 }
 
+TEST(Measure, InterleavedCandidatesGetOneCostPerRound) {
+  SearchTask task = testing::matmul_task(21, 35, 13);
+  Measurer m(task, quick_options());
+  std::vector<std::vector<te::Step>> batch = sample_batch(task, 3, 14);
+  batch.insert(batch.begin() + 1, {te::Step{"split", 0, {7}, {2}, ""}});  // does not apply
+  auto results = m.measure_interleaved(batch, 5);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[1].error, MeasureError::kInstantiation);
+  for (size_t k : {0u, 2u, 3u}) {
+    EXPECT_EQ(results[k].error, MeasureError::kNone) << results[k].message;
+    ASSERT_EQ(results[k].costs.size(), 5u);
+    for (double c : results[k].costs) EXPECT_GT(c, 0);
+    EXPECT_FALSE(results[k].features.empty());
+  }
+  EXPECT_FALSE(m.interrupted());
+}
+
 TEST(Measure, InjectedFaultsAreIsolated) {
   SearchTask task = testing::matmul_task(21, 35, 13);
   setenv("TESSEL_TEST_FAULT", "crash:1,hang:2,wrong:3", 1);

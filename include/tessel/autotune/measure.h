@@ -81,6 +81,12 @@ class Measurer {
   Measurer& operator=(const Measurer&) = delete;
   // Measures a batch of step lists; one result per entry, in order.
   std::vector<MeasureResult> measure(const std::vector<std::vector<te::Step>>& batch);
+  // Measures a few schedules side by side, for choosing between good ones: one child builds and
+  // checks every candidate, then times them in `rounds` rounds of one repeat each, in a rotating
+  // order, so that all of them run under the same machine load (on a shared machine, separate
+  // children timed a second apart can differ by 1.5x). One cost per round; a candidate that
+  // fails costs only itself, a child that dies fails the candidates it had not finished.
+  std::vector<MeasureResult> measure_interleaved(const std::vector<std::vector<te::Step>>& batch, int rounds);
   int measured() const { return counter_; }
   // Whether the last measure() was abandoned: options.cancelled() turned true, or a child died of
   // SIGINT (a Ctrl-C at the terminal reaches the whole process group). Its results are not
