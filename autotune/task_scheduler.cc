@@ -393,6 +393,7 @@ std::vector<double> TaskScheduler::tune() {
 // Rounds of each confirmation measurement, and passes at most per task (see confirm_best).
 constexpr int kConfirmRounds = 12;
 constexpr int kConfirmPasses = 3;
+constexpr size_t kConfirmLater = 6;  // schedules timed once, at most, measured in a later pass
 
 std::vector<MeasureResult> TaskScheduler::measure_side_by_side(size_t task,
                                                                const std::vector<std::vector<te::Step>>& batch) {
@@ -425,8 +426,8 @@ std::map<size_t, double> TaskScheduler::confirm_best() {
     }
     std::set<std::string> remeasured;
     // Re-measured schedules usually come out slower than their lucky first timings, which can
-    // leave a schedule timed once on top: then it is measured side by side with the others, up
-    // to kConfirmPasses passes.
+    // leave schedules timed once on top. Each later pass measures all of those that rank above
+    // the best re-measured one (up to kConfirmLater), side by side with that best one.
     for (int pass = 0; pass < kConfirmPasses && !interrupted_; ++pass) {
       std::vector<std::pair<double, std::string>> ranked;
       for (const auto& [steps, cost] : current) {
@@ -435,12 +436,23 @@ std::map<size_t, double> TaskScheduler::confirm_best() {
       std::sort(ranked.begin(), ranked.end());
       if (ranked.size() < 2) break;  // nothing to choose between
       std::vector<std::string> chosen;
-      for (size_t k = 0; k < ranked.size() && chosen.size() < static_cast<size_t>(options_.confirm_top); ++k) {
-        chosen.push_back(ranked[k].second);
-      }
-      if (pass == 0 && current.count(default_steps) && std::isfinite(current[default_steps]) &&
-          std::find(chosen.begin(), chosen.end(), default_steps) == chosen.end()) {
-        chosen.push_back(default_steps);
+      if (pass == 0) {
+        for (size_t k = 0; k < ranked.size() && chosen.size() < static_cast<size_t>(options_.confirm_top); ++k) {
+          chosen.push_back(ranked[k].second);
+        }
+        if (current.count(default_steps) && std::isfinite(current[default_steps]) &&
+            std::find(chosen.begin(), chosen.end(), default_steps) == chosen.end()) {
+          chosen.push_back(default_steps);
+        }
+      } else {
+        for (const auto& [cost, steps] : ranked) {
+          if (remeasured.count(steps)) {
+            if (chosen.empty()) break;  // the best is re-measured already: done
+            chosen.push_back(steps);   // the best re-measured one, as the yardstick
+            break;
+          }
+          if (chosen.size() < kConfirmLater) chosen.push_back(steps);
+        }
       }
       bool fresh = false;
       for (const std::string& steps : chosen) fresh |= !remeasured.count(steps);

@@ -40,9 +40,10 @@ struct TuneOptions {
   std::function<bool()> should_stop;  // asked between batches; true ends tuning
   // After the search (not after Ctrl-C), each task's best `confirm_top` schedules (by their
   // current records), and the default schedule when it has a valid record, are measured again,
-  // side by side in three rounds, and stored again (up to three passes, while a schedule not yet
-  // re-measured is among the best): the new records supersede the old ones (records.h), so a
-  // schedule whose first timing was lucky on a noisy machine loses its place. 0: none.
+  // side by side in one child (Measurer::measure_interleaved), and stored again; up to two more
+  // passes measure the schedules timed once that still rank above the best re-measured one,
+  // side by side with it. The new records supersede the old ones (records.h), so a schedule
+  // whose first timing was lucky on a noisy machine loses its place. 0: none.
   int confirm_top = 3;
   MeasureOptions measure;
 };
