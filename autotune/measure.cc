@@ -765,21 +765,23 @@ Measurer::Measurer(const SearchTask& task, MeasureOptions options)
     : impl_(std::make_unique<Impl>(task, options)) {}
 Measurer::~Measurer() = default;
 
+std::vector<MeasureResult> Measurer::abandon_batch(std::vector<MeasureResult>& results) {
+  interrupted_ = true;
+  for (MeasureResult& r : results) {
+    if (r.error == MeasureError::kNone && r.costs.empty()) {
+      r.error = MeasureError::kRuntime;
+      r.message = "measurement interrupted";
+    }
+  }
+  counter_ += static_cast<int>(results.size());
+  return results;
+}
+
 std::vector<MeasureResult> Measurer::measure(const std::vector<std::vector<te::Step>>& batch) {
   Impl& im = *impl_;
   interrupted_ = false;
   std::vector<MeasureResult> results(batch.size());
-  auto abandon = [&]() {
-    interrupted_ = true;
-    for (MeasureResult& r : results) {
-      if (r.error == MeasureError::kNone && r.costs.empty()) {
-        r.error = MeasureError::kRuntime;
-        r.message = "measurement interrupted";
-      }
-    }
-    counter_ += static_cast<int>(batch.size());
-    return results;
-  };
+  auto abandon = [&]() { return abandon_batch(results); };
   if (!im.ensure_reference()) return abandon();
   // Replay and lower in parallel threads (the parent stays single-threaded while it forks).
   std::vector<PrimFunc> lowered(batch.size());
@@ -864,17 +866,7 @@ std::vector<MeasureResult> Measurer::measure_interleaved(const std::vector<std::
   rounds = std::clamp(rounds, 1, kMaxRepeats);
   const size_t n = batch.size();
   std::vector<MeasureResult> results(n);
-  auto abandon = [&]() {
-    interrupted_ = true;
-    for (MeasureResult& r : results) {
-      if (r.error == MeasureError::kNone && r.costs.empty()) {
-        r.error = MeasureError::kRuntime;
-        r.message = "measurement interrupted";
-      }
-    }
-    counter_ += static_cast<int>(n);
-    return results;
-  };
+  auto abandon = [&]() { return abandon_batch(results); };
   if (n == 0) return results;
   if (!im.ensure_reference()) return abandon();
   std::vector<PrimFunc> lowered(n);

@@ -94,6 +94,10 @@ class Measurer {
   bool interrupted() const { return interrupted_; }
 
  private:
+  // An interrupted batch: every result not measured yet becomes a runtime error ("measurement
+  // interrupted"), interrupted() turns true, and the batch still counts in measured().
+  std::vector<MeasureResult> abandon_batch(std::vector<MeasureResult>& results);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int counter_ = 0;
