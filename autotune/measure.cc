@@ -493,6 +493,25 @@ struct Measurer::Impl {
     _exit(0);
   }
 
+  // Parent side: replays and lowers one candidate as function `name` and extracts its features
+  // into `result`; a step list that does not apply or lower is an instantiation error (and an
+  // undefined function comes back). Thread-safe: measure() lowers a batch in several threads.
+  PrimFunc lower_candidate(const std::vector<te::Step>& steps, const std::string& name, MeasureResult& result) const {
+    auto start = Clock::now();
+    PrimFunc lowered;
+    try {
+      te::Schedule s = task.replay(steps);
+      lowered = task.lower(s, name);
+      result.features = extract_features(lowered);
+    } catch (const std::exception& e) {
+      result.error = MeasureError::kInstantiation;
+      result.message = e.what();
+      lowered = PrimFunc();
+    }
+    result.build_seconds = seconds_since(start);
+    return lowered;
+  }
+
   bool cancelled() const { return options.cancelled && options.cancelled(); }
 
   // Forks a child that compiles `lowered` (its function `name`), reports in its slot and waits for
@@ -795,17 +814,8 @@ std::vector<MeasureResult> Measurer::measure(const std::vector<std::vector<te::S
         r.message = "measurement interrupted";
         continue;
       }
-      auto start = Clock::now();
       names[i] = "tune_candidate_" + std::to_string(counter_ + static_cast<int>(i));
-      try {
-        te::Schedule s = im.task.replay(batch[i]);
-        lowered[i] = im.task.lower(s, names[i]);
-        r.features = extract_features(lowered[i]);
-      } catch (const std::exception& e) {
-        r.error = MeasureError::kInstantiation;
-        r.message = e.what();
-      }
-      r.build_seconds = seconds_since(start);
+      lowered[i] = im.lower_candidate(batch[i], names[i], r);
     }
   };
   int threads = std::clamp(im.options.build_threads, 1, static_cast<int>(std::max<size_t>(1, batch.size())));
@@ -872,18 +882,8 @@ std::vector<MeasureResult> Measurer::measure_interleaved(const std::vector<std::
   std::vector<PrimFunc> lowered(n);
   std::vector<std::string> names(n);
   for (size_t i = 0; i < n; ++i) {
-    auto start = Clock::now();
     names[i] = "tune_candidate_" + std::to_string(counter_ + static_cast<int>(i));
-    try {
-      te::Schedule s = im.task.replay(batch[i]);
-      lowered[i] = im.task.lower(s, names[i]);
-      results[i].features = extract_features(lowered[i]);
-    } catch (const std::exception& e) {
-      results[i].error = MeasureError::kInstantiation;
-      results[i].message = e.what();
-      lowered[i] = PrimFunc();
-    }
-    results[i].build_seconds = seconds_since(start);
+    lowered[i] = im.lower_candidate(batch[i], names[i], results[i]);
   }
   if (im.cancelled()) return abandon();
 
