@@ -56,7 +56,8 @@ void bind_autotune(py::module_& m) {
   at.def("tune",
          [](const std::vector<SearchTask>& tasks, int trials, const std::string& records, unsigned seed,
             const std::string& cost_model, int batch_size, bool verbose, int repeat, double min_repeat_seconds,
-            double run_timeout_seconds, bool check_correctness, double time_budget_seconds, int confirm_top) {
+            double run_timeout_seconds, bool check_correctness, double time_budget_seconds, int confirm_top,
+            double build_timeout_seconds) {
            TuneOptions options;
            options.trials = trials;
            options.records_path = records;
@@ -69,6 +70,7 @@ void bind_autotune(py::module_& m) {
            options.measure.repeat = repeat;
            options.measure.min_repeat_seconds = min_repeat_seconds;
            options.measure.run_timeout_seconds = run_timeout_seconds;
+           options.measure.build_timeout_seconds = build_timeout_seconds;
            options.measure.check_correctness = check_correctness;
            if (verbose) {
              // Python's buffered output first, so that it comes before the progress.
@@ -94,7 +96,8 @@ void bind_autotune(py::module_& m) {
          py::arg("tasks"), py::arg("trials"), py::arg("records"), py::arg("seed") = 0,
          py::arg("cost_model") = "xgboost", py::arg("batch_size") = 16, py::arg("verbose") = true,
          py::arg("repeat") = 3, py::arg("min_repeat_seconds") = 0.02, py::arg("run_timeout_seconds") = 10.0,
-         py::arg("check_correctness") = true, py::arg("time_budget_seconds") = 0.0, py::arg("confirm_top") = 3);
+         py::arg("check_correctness") = true, py::arg("time_budget_seconds") = 0.0, py::arg("confirm_top") = 3,
+         py::arg("build_timeout_seconds") = 4.0);
   // The search's next batch for a task, without measuring (no cost model): the step lists as JSON,
   // the default schedule first. For inspecting the search space and checking candidates offline.
   at.def("sample_candidates",

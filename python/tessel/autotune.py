@@ -247,10 +247,13 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
          db: Optional[str] = None, seed: int = 0, cost_model: str = "xgboost", batch_size: int = 16,
          verbose: bool = True, repeat: int = 3, min_repeat_seconds: float = 0.02,
          run_timeout_seconds: float = 10.0, check_correctness: bool = True,
-         time_budget_seconds: float = 0.0, confirm_top: int = 3) -> List[float]:
+         time_budget_seconds: float = 0.0, confirm_top: int = 3,
+         build_timeout_seconds: float = 4.0) -> List[float]:
     """Tunes ``tasks`` with a total budget of ``trials`` measurements into ``db`` (or ``records``;
     default: the default database). Records already stored count, so running again resumes.
-    ``time_budget_seconds`` > 0 starts no new batch after that long. After the search, each task's
+    ``time_budget_seconds`` > 0 starts no new batch after that long. A candidate whose compilation
+    takes longer than ``build_timeout_seconds``, or whose run takes longer than
+    ``run_timeout_seconds``, is recorded as a timeout and costs that one trial. After the search, each task's
     best ``confirm_top`` schedules are measured again side by side and stored again (the newer
     records of a schedule supersede its older ones), so one lucky timing does not make the best
     record; 0 skips this. With ``verbose``, prints the
@@ -278,6 +281,10 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
         raise TesselError(f"tune: confirm_top must be at least 0, got {confirm_top}")
     if _native_tune_accepts("confirm_top"):
         arguments["confirm_top"] = int(confirm_top)
+    if build_timeout_seconds <= 0:
+        raise TesselError(f"tune: build_timeout_seconds must be positive, got {build_timeout_seconds}")
+    if _native_tune_accepts("build_timeout_seconds"):
+        arguments["build_timeout_seconds"] = float(build_timeout_seconds)
     if time_budget_seconds > 0:
         if _native_tune_accepts("time_budget_seconds"):
             arguments["time_budget_seconds"] = float(time_budget_seconds)

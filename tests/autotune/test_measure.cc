@@ -141,8 +141,13 @@ TEST(Measure, TuningGoesOnAfterFaultsAndRecordsThem) {
   EXPECT_EQ(loaded.records[2].error, MeasureError::kWrongAnswer);
   EXPECT_EQ(loaded.records[5].error, MeasureError::kRunTimeout);
   int valid = 0;
-  for (const auto& r : loaded.records) valid += std::isfinite(r.mean_cost());
-  EXPECT_GE(valid, 8);
+  std::string failed;
+  for (size_t i = 0; i < loaded.records.size(); ++i) {
+    const TuningRecord& r = loaded.records[i];
+    valid += std::isfinite(r.mean_cost());
+    if (!std::isfinite(r.mean_cost())) failed += " #" + std::to_string(i) + ":" + error_name(r.error);
+  }
+  EXPECT_GE(valid, 8) << "failed records:" << failed;
   std::filesystem::remove(path);
 }
 

@@ -37,6 +37,11 @@ inline MeasureOptions quick_measure(int repeat, double run_timeout_seconds) {
   o.repeat = repeat;
   o.min_repeat_seconds = 0.001;
   o.run_timeout_seconds = run_timeout_seconds;
+  // Some sampled candidates take LLVM 2-4 s to compile even on a tiny matmul (fully unrolled
+  // remainder loops). With the test suite running on 2 shared cores, the default 4 s build timeout
+  // would turn them into build timeouts, which the tests count as unexpected failures.
+  // HangingBuildCostsOneCandidate sets its own short timeout.
+  o.build_timeout_seconds = 60;
   return o;
 }
 

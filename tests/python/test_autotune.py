@@ -22,7 +22,7 @@ PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
 def _native_tune(*args, **kwargs):
     """The binding itself: tune(tasks, trials, records, seed=0, cost_model="xgboost", batch_size=16,
     verbose=True, repeat=3, min_repeat_seconds=0.02, run_timeout_seconds=10.0,
-    check_correctness=True, time_budget_seconds=0.0)."""
+    check_correctness=True, time_budget_seconds=0.0, confirm_top=3, build_timeout_seconds=4.0)."""
     from tessel import _tessel
     return _tessel.autotune.tune(*args, **kwargs)
 
@@ -85,7 +85,8 @@ def test_ctrl_c_keeps_records_and_a_second_run_resumes(tmp_path):
         C = te.compute((m, n), lambda i, j: te.sum(A[i, r] * B[r, j], axis=r), name="C")
         task = autotune.Task.from_compute(C, target="llvm")
         _tessel.autotune.tune([task._native], 400, {str(records)!r}, seed=2, cost_model="random",
-                                batch_size={batch}, verbose=False, repeat=1, min_repeat_seconds=0.02)
+                                batch_size={batch}, verbose=False, repeat=1, min_repeat_seconds=0.02,
+                                build_timeout_seconds=60)
         print("finished")
     """)
     # A session of its own: the interrupt goes to the whole process group, measuring children
@@ -137,6 +138,8 @@ def test_time_budget_and_signature(tmp_path):
                                    check_correctness=True, time_budget_seconds=0.5)
     assert len(best) == 1 and np.isfinite(best[0])
     assert 2 <= len(_read_records(records)) < 100000
+    with pytest.raises(tessel.TesselError, match="build_timeout_seconds"):
+        autotune.tune(task, trials=1, records=records, verbose=False, build_timeout_seconds=0)
 
 
 def test_extract_tune_and_compile_a_graph_with_records(tmp_path):
