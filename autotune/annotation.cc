@@ -1,5 +1,6 @@
 // Random annotation of sketches and mutation of annotated candidates: tile sizes by random
-// factorisation (non-divisible sizes included) or in the shape of a register-blocked micro-kernel,
+// factorisation (non-divisible sizes included), in the shape of a register-blocked micro-kernel,
+// or (for a stage with packed panels) in GotoBLAS's shape of a panel that serves every row,
 // parallel granularity (always enough parallel iterations for every core when the loop nest has
 // them), vectorisation, unrolling (auto_unroll_max_step in {0, 16, 64, 512}) and compute location.
 #include <algorithm>
@@ -227,6 +228,36 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
   a.unroll = pick<int64_t>({16, 64, 512, 512}, rng);
 }
 
+// The reduction step of a GotoBLAS-style panel: deep enough (128-512) that one packed panel
+// feeds many register tiles; a divisor of the extent when there is one in that range.
+int64_t sample_panel_depth(int64_t extent, std::mt19937_64& rng) {
+  std::vector<int64_t> d = divisors_between(extent, 128, 512);
+  if (!d.empty() && chance(0.7, rng)) return pick(d, rng);
+  return std::min<int64_t>(extent, pick<int64_t>({128, 256, 256, 512}, rng));
+}
+
+// A register tile whose panel serves every row: the GEMM loop structure of GotoBLAS. The tile of
+// a packed stage covers the row axis whole (or half of it, for parallelism on small matrices)
+// and a narrow column slice of 1-4 register tiles; the innermost reduction is the panel depth. The
+// packed panel (panel depth x slice, a few tens of KB) is then copied once per reduction step and
+// read by all ceil(rows / register rows) register tiles before the next one replaces it.
+void sample_panel_tile(const StageExtents& e, int lanes, std::mt19937_64& rng, StageAnnotation& a) {
+  sample_register_tile(e, lanes, rng, a);
+  int nd = static_cast<int>(e.spatial.size());
+  for (int d = 0; d < nd; ++d) {
+    auto& t = a.spatial[d];
+    t[0] = 1;
+    if (d == nd - 1) {
+      t[1] = std::min<int64_t>(pick<int64_t>({1, 2, 2, 4}, rng), std::max<int64_t>(1, ceil_div(e.spatial[d], t[2])));
+    } else if (t[2] > 1 || e.spatial[d] > 1) {
+      t[1] = std::max<int64_t>(1, ceil_div(e.spatial[d], t[2] * pick<int64_t>({1, 1, 2}, rng)));
+    }
+  }
+  if (!e.reduce.empty()) a.reduce.back() = sample_panel_depth(e.reduce.back(), rng);
+  a.compute_at_level = 1;
+  a.unroll = pick<int64_t>({16, 64, 64, 512}, rng);
+}
+
 StageAnnotation sample_stage(const SearchTask& task, const StagePlan& plan, std::mt19937_64& rng) {
   StageAnnotation a;
   int lanes = std::max(1, task.hardware().vector_bits / 32);
@@ -235,6 +266,10 @@ StageAnnotation sample_stage(const SearchTask& task, const StagePlan& plan, std:
   a.unroll = pick<int64_t>({kUnrollSteps[0], kUnrollSteps[1], kUnrollSteps[2], kUnrollSteps[3]}, rng);
   switch (plan.rule) {
     case StageRule::kTile:
+      if (nd > 0 && !plan.packed.empty() && chance(0.5, rng)) {
+        sample_panel_tile(e, lanes, rng, a);
+        break;
+      }
       if (nd > 0 && chance(0.5, rng)) {
         sample_register_tile(e, lanes, rng, a);
         break;
@@ -296,15 +331,22 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
       if (nd == 0) break;
       int d = std::uniform_int_distribution<int>(0, nd - 1)(rng);
       auto& t = a.spatial[d];
-      if (kind == 0) {
+      if (kind == 0 && !plan.packed.empty() && chance(0.5, rng)) {
+        // A panel-shaped axis (sample_panel_tile): the rows whole or halved, the columns 1-4
+        // register tiles wide, the register tile kept.
+        t[0] = 1;
+        t[1] = d == nd - 1 ? std::min<int64_t>(pick<int64_t>({1, 2, 4}, rng), std::max<int64_t>(1, ceil_div(e.spatial[d], t[2])))
+                           : std::max<int64_t>(1, ceil_div(e.spatial[d], t[2] * pick<int64_t>({1, 2}, rng)));
+      } else if (kind == 0) {
         t = sample_levels(e.spatial[d], d == nd - 1, lanes, rng);
       } else {
+        // Sizes above 64 come only from panel tiles; doubling never shrinks them.
         int from = std::uniform_int_distribution<int>(0, 2)(rng), to = std::uniform_int_distribution<int>(0, 2)(rng);
         if (from != to && t[from] % 2 == 0) {
           t[from] /= 2;
-          t[to] = std::min<int64_t>(t[to] * 2, 64);
+          t[to] = std::min<int64_t>(t[to] * 2, std::max<int64_t>(64, t[to]));
         } else {
-          t[to] = std::min<int64_t>(t[to] * 2, std::min<int64_t>(64, e.spatial[d]));
+          t[to] = std::min<int64_t>(t[to] * 2, std::max<int64_t>(std::min<int64_t>(64, e.spatial[d]), t[to]));
         }
       }
       break;
@@ -312,7 +354,8 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
     case 2:  // reduction split, or compute location
       if (!e.reduce.empty() && chance(0.6, rng)) {
         size_t r = std::uniform_int_distribution<size_t>(0, e.reduce.size() - 1)(rng);
-        a.reduce[r] = sample_reduce_factor(e.reduce[r], rng);
+        bool panel = !plan.packed.empty() && r + 1 == e.reduce.size() && chance(0.5, rng);
+        a.reduce[r] = panel ? sample_panel_depth(e.reduce[r], rng) : sample_reduce_factor(e.reduce[r], rng);
       } else {
         a.compute_at_level = 1 - a.compute_at_level;
       }

@@ -286,13 +286,24 @@ void apply_tile(te::Schedule& s, const std::vector<te::Tensor>& tensors, const S
   in.compute_at(o, attach);
   if (a.vectorize) in.vectorize(s3.back());
   if (a.unroll > 0) in.pragma(in.leaf_iter_vars()[0], "auto_unroll_max_step", a.unroll);
-  // Panels: one copy of the tile's slice of the input per outer reduction step.
+  // Panels: one copy of the tile's slice of the input per outer reduction step, stored packed
+  // (GotoBLAS's layout): the slice's columns in blocks as wide as the register tile, each block
+  // [k][block] contiguous, so that a register tile's whole k-sweep reads one contiguous stretch
+  // instead of one short piece per panel row. The copy walks the packed layout in order.
   internal_check(plan.packed.empty() || !r0.empty()) << "packed panel of a tile without reduce axes";
+  const int64_t block = a.spatial.back()[2];
   for (int input : plan.packed) {
     te::Tensor panel = s.cache_read(tensors[input], "local", {inner});
     te::Stage p = s[panel];
     p.compute_at(s[inner], r0.back());  // cache_read renumbered the stages: a fresh handle
-    if (a.vectorize) p.vectorize(p.split(p.axis().back(), lanes).second);
+    p.storage_pack(block);
+    std::vector<IterVar> axes = p.axis();
+    auto [column_block, column] = p.split(axes.back(), block);
+    std::vector<IterVar> copy_order{column_block};
+    copy_order.insert(copy_order.end(), axes.begin(), axes.end() - 1);
+    copy_order.push_back(column);
+    p.reorder(copy_order);
+    if (a.vectorize) p.vectorize(p.split(column, lanes).second);
   }
 }
 
@@ -452,7 +463,9 @@ bool read_tile(StepReader& r, const te::StageNode& fresh, const StagePlan& plan,
     te::Tensor panel;
     if (!r.take("cache_read", r.index_of(input), &panel)) return false;
     int p = r.index_of(panel);
-    if (!r.take("compute_at", p)) return false;
+    if (!r.take("compute_at", p) || !r.take("storage_pack", p) || !r.take("split", p) || !r.take("reorder", p)) {
+      return false;
+    }
     if (a.vectorize && (!r.take("split", p) || !r.take("vectorize", p))) return false;
   }
   return true;

@@ -417,6 +417,9 @@ void bind_schedule(py::module_& m) {
              s.get().storage_align(axis, factor, offset);
            }, py::arg("axis"), py::arg("factor"), py::arg("offset"),
            "Pads the stride of the buffer dimension of axis to factor * n + offset elements.")
+      .def("storage_pack", [](const PyStage& s, int64_t factor) { s.get().storage_pack(factor); }, py::arg("factor"),
+           "Stores this intermediate tensor with its last dimension in blocks of factor elements, the "
+           "block index outermost (a packed panel: T[k, j] lives at [j // factor, k, j % factor]).")
       .def("__repr__", [](const PyStage& s) { return "Stage(" + s.get().name() + ")"; });
 
   py::class_<Schedule, std::shared_ptr<Schedule>>(m, "Schedule", "How a compute DAG runs: one stage per compute op.")

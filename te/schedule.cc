@@ -213,6 +213,8 @@ void Stage::storage_align(const IterVar& axis, int64_t factor, int64_t offset) {
   schedule_->apply(Step{"storage_align", index_, {dim}, {factor, offset}, ""});
 }
 
+void Stage::storage_pack(int64_t factor) { schedule_->apply(Step{"storage_pack", index_, {}, {factor}, ""}); }
+
 // ---- applying steps ------------------------------------------------------------------------------
 
 namespace {
@@ -367,6 +369,11 @@ Tensor Schedule::apply(const Step& step) {
     user_check(step.axes[0] >= 0 && step.axes[0] < static_cast<int>(stage.op->axis.size()))
         << "storage_align on stage " << stage_name << ": dimension out of range";
     stage.storage_align.push_back({step.axes[0], {step.ints[0], step.ints[1]}});
+  } else if (step.kind == "storage_pack") {
+    user_check(step.ints.size() == 1 && step.ints[0] > 0) << "storage_pack on stage " << stage_name
+                                                          << ": needs a block size > 0";
+    user_check(!stage.op->axis.empty()) << "storage_pack on stage " << stage_name << ": a scalar has no last dimension";
+    stage.storage_pack = step.ints[0];
   } else if (step.kind == "cache_read") {
     MemoryScope scope = parse_scope(step.text);
     const Tensor source = stage.output;

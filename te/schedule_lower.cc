@@ -120,6 +120,7 @@ struct StageInfo {
   std::vector<Expr> alloc_extent;                   // data-parallel dims: allocated extent
   bool needs_allocation = false;
   Buffer storage;                                   // the allocation (or the tensor's own buffer)
+  int64_t pack = 0;                                 // storage_pack block size (0: row-major storage)
   std::vector<Var> fixed_vars;                      // loop vars enclosing this stage's loops
 };
 
@@ -391,6 +392,8 @@ class ScheduleLowering {
     StageInfo& info = infos_[s];
     if (stage.is_placeholder || stage.attach == AttachKind::kInline) return;
     if (stage.is_output || is_arg(stage.output)) {
+      user_check(stage.storage_pack == 0) << "storage_pack on " << stage.op->name
+                                          << ": an output or argument keeps the layout its callers see";
       info.storage = stage.output.buffer();
       // Arguments are written at their global coordinates.
       for (auto& m : info.region_min) m = make_const(m.dtype(), 0);
@@ -411,7 +414,20 @@ class ScheduleLowering {
         running *= *e;
       }
     }
-    info.storage = make_buffer(stage.op->name, stage.op->dtype, info.alloc_extent, strides, stage.scope);
+    if (stage.storage_pack > 0) {
+      user_check(stage.storage_align.empty()) << "storage_pack on " << stage.op->name << ": not with storage_align";
+      // [E0, ..., En] stored as [ceil(En / f), E0, ..., En-1, f]; rewrite_accesses maps the indices.
+      info.pack = stage.storage_pack;
+      std::vector<Expr> shape;
+      Expr last = info.alloc_extent.back();
+      Expr f = make_const(last.dtype(), static_cast<double>(info.pack));
+      shape.push_back(simplify_expr((last + f - make_const(last.dtype(), 1)) / f));
+      shape.insert(shape.end(), info.alloc_extent.begin(), info.alloc_extent.end() - 1);
+      shape.push_back(f);
+      info.storage = make_buffer(stage.op->name, stage.op->dtype, shape, {}, stage.scope);
+    } else {
+      info.storage = make_buffer(stage.op->name, stage.op->dtype, info.alloc_extent, strides, stage.scope);
+    }
     info.needs_allocation = true;
   }
 
@@ -602,14 +618,28 @@ class ScheduleLowering {
 
   // Intermediate tensors live in their allocation, offset by the region they cover.
   Stmt rewrite_accesses(const Stmt& body) {
+    struct Storage {
+      Buffer buffer;
+      std::vector<Expr> mins;
+      int64_t pack = 0;
+    };
     struct Rewriter : IRMutator {
-      std::unordered_map<const BufferNode*, std::pair<Buffer, std::vector<Expr>>> map;
-      std::vector<Expr> offset(const std::vector<Expr>& indices, const std::vector<Expr>& mins) {
+      std::unordered_map<const BufferNode*, Storage> map;
+      // Tensor indices -> storage indices: minus the region's offset, then the packed layout's
+      // [x_last / f, x_0, ..., x_last % f] (the simplifier later folds the division and modulo
+      // of a loop that walks whole blocks into its block and lane loops).
+      static std::vector<Expr> locate(const std::vector<Expr>& indices, const Storage& storage) {
         std::vector<Expr> result;
         for (size_t d = 0; d < indices.size(); ++d) {
-          Expr m = mins[d];
+          Expr m = storage.mins[d];
           if (m.dtype() != indices[d].dtype()) m = make_cast(indices[d].dtype(), m);
           result.push_back(is_zero(m) ? indices[d] : indices[d] - m);
+        }
+        if (storage.pack > 0) {
+          Expr last = result.back();
+          Expr f = make_const(last.dtype(), static_cast<double>(storage.pack));
+          result.back() = last % f;
+          result.insert(result.begin(), last / f);
         }
         return result;
       }
@@ -618,20 +648,20 @@ class ScheduleLowering {
         const LoadNode* load = e.as<LoadNode>();
         auto it = map.find(load->buffer.get());
         if (it == map.end()) return e;
-        return make_load(it->second.first, offset(load->indices, it->second.second));
+        return make_load(it->second.buffer, locate(load->indices, it->second));
       }
       Stmt mutate_Store(const StoreNode* op, const Stmt& self) override {
         Stmt s = IRMutator::mutate_Store(op, self);
         const StoreNode* store = s.as<StoreNode>();
         auto it = map.find(store->buffer.get());
         if (it == map.end()) return s;
-        return make_store(it->second.first, store->value, offset(store->indices, it->second.second));
+        return make_store(it->second.buffer, store->value, locate(store->indices, it->second));
       }
     } rewriter;
     for (int s = 0; s < schedule_.num_stages(); ++s) {
       const StageInfo& info = infos_[s];
       if (!info.needs_allocation) continue;
-      rewriter.map[schedule_.stage_node(s).output.buffer().get()] = {info.storage, info.region_min};
+      rewriter.map[schedule_.stage_node(s).output.buffer().get()] = {info.storage, info.region_min, info.pack};
     }
     return rewriter.mutate(body);
   }

@@ -12,7 +12,7 @@ namespace {
 constexpr int kStepFormatVersion = 1;
 const char* const kKnownKinds[] = {"split", "split_nparts", "fuse", "reorder", "compute_at", "compute_inline",
                                    "compute_root", "vectorize", "unroll", "parallel", "bind", "pragma",
-                                   "storage_align", "cache_read", "cache_write", "rfactor"};
+                                   "storage_align", "storage_pack", "cache_read", "cache_write", "rfactor"};
 }  // namespace
 
 std::string steps_to_json(const std::vector<Step>& steps) {

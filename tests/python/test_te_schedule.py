@@ -118,6 +118,41 @@ def test_fuse_three_axes_and_storage_align() -> None:
     np.testing.assert_allclose(z, (x + 1) ** 2, rtol=1e-6)
 
 
+@pytest.mark.parametrize("block", [8, 16, 12])
+def test_storage_pack_of_a_panel(block: int) -> None:
+    # A B panel stored packed: B.local[k, j] at [j // block, k, j % block]. 37 and 53 leave partial
+    # tiles and panels, and block 12 does not divide the 48-column panel (a partial last block).
+    A, B, C = matmul(37, 53, 29)
+    s = te.create_schedule(C)
+    CC = s.cache_write(C, "local")
+    io, jo, ii, ji = s[C].tile(s[C].op.axis[0], s[C].op.axis[1], 16, 48)
+    fused = s[C].fuse(io, jo)
+    s[C].parallel(fused)
+    s[CC].compute_at(s[C], fused)
+    ko, ki = s[CC].split(s[CC].op.reduce_axis[0], factor=8)
+    ci, cj = s[CC].op.axis
+    cj0, cj1 = s[CC].split(cj, factor=block)
+    s[CC].reorder(ko, ci, cj0, ki, cj1)
+    s[CC].vectorize(cj1)
+    BL = s.cache_read(B, "local", [CC])
+    s[BL].compute_at(s[CC], ko)
+    s[BL].storage_pack(block)
+    pk, pj = s[BL].op.axis
+    jb, jf = s[BL].split(pj, factor=block)
+    s[BL].reorder(jb, pk, jf)
+    text = check_matmul(s, A, B, C, seed=block)
+    # The panel is allocated in blocks: ceil(48 / block) x 8 x block elements.
+    assert f"B.local: float32[{-(-48 // block) * 8 * block}]" in text, text
+
+
+def test_storage_pack_is_not_for_outputs() -> None:
+    A, B, C = matmul(8, 8, 8)
+    s = te.create_schedule(C)
+    s[C].storage_pack(4)
+    with pytest.raises(tessel.TesselError, match="storage_pack"):
+        tessel.build(s, [A, B, C])
+
+
 def test_stage_handles_survive_new_stages_and_ops_index_schedules() -> None:
     A, B, C = matmul(16, 16, 4)
     s = te.create_schedule(C.op)

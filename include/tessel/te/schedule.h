@@ -66,6 +66,7 @@ struct StageNode {
   bool is_output = false;
   bool is_placeholder = false;
   std::vector<std::pair<int, std::pair<int64_t, int64_t>>> storage_align;  // (dim, (factor, offset))
+  int64_t storage_pack = 0;  // > 0: the last dimension is stored in blocks of this many, block index first
 };
 
 // A handle to one stage of a schedule; primitives on it are recorded as steps of the schedule.
@@ -96,6 +97,11 @@ class Stage {
   void bind(const IterVar& axis, const std::string& thread_tag);  // "blockIdx.x", "threadIdx.y", ...
   void pragma(const IterVar& axis, const std::string& key, int64_t value);
   void storage_align(const IterVar& axis, int64_t factor, int64_t offset);
+  // Stores this intermediate tensor with its last dimension cut into blocks of `factor` elements,
+  // the block index outermost: T[x0, ..., xn] lives at [xn / factor, x0, ..., xn-1, xn % factor].
+  // For a matmul's B panel T[k, j] that is GotoBLAS's packed layout: the k-sweep of one register
+  // tile's `factor` columns is contiguous. Not for outputs or arguments; not with storage_align.
+  void storage_pack(int64_t factor);
 
   // Position of axis among the current leaf iter vars; CompileError naming the primitive if absent.
   int leaf_position(const IterVar& axis, const char* primitive) const;
