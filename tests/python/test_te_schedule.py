@@ -38,15 +38,22 @@ def check_matmul(s, A, B, C, seed: int = 0) -> str:
     return str(tessel.lower(s, [A, B, C]))
 
 
-def test_cache_write_register_tile() -> None:
-    A, B, C = matmul(64, 80, 37)
+def cached_tiles(C, tile_i: int, tile_j: int, k_factor: int):
+    """C tiled (tile_i x tile_j), the tile loops fused and parallel, the tile accumulated in a
+    `local` cache computed per tile with its reduction split by k_factor: (s, CC, ko, ki)."""
     s = te.create_schedule(C)
     CC = s.cache_write(C, "local")
-    xo, yo, xi, yi = s[C].tile(s[C].op.axis[0], s[C].op.axis[1], 8, 16)
+    xo, yo, xi, yi = s[C].tile(s[C].op.axis[0], s[C].op.axis[1], tile_i, tile_j)
     fused = s[C].fuse(xo, yo)
     s[C].parallel(fused)
     s[CC].compute_at(s[C], fused)
-    ko, ki = s[CC].split(s[CC].op.reduce_axis[0], factor=4)
+    ko, ki = s[CC].split(s[CC].op.reduce_axis[0], factor=k_factor)
+    return s, CC, ko, ki
+
+
+def test_cache_write_register_tile() -> None:
+    A, B, C = matmul(64, 80, 37)
+    s, CC, ko, ki = cached_tiles(C, 8, 16, 4)
     s[CC].reorder(ko, ki, *s[CC].op.axis)
     s[CC].vectorize(s[CC].op.axis[1])
     s[CC].unroll(ki)
@@ -123,13 +130,7 @@ def test_storage_pack_of_a_panel(block: int) -> None:
     # A B panel stored packed: B.local[k, j] at [j // block, k, j % block]. 37 and 53 leave partial
     # tiles and panels, and block 12 does not divide the 48-column panel (a partial last block).
     A, B, C = matmul(37, 53, 29)
-    s = te.create_schedule(C)
-    CC = s.cache_write(C, "local")
-    io, jo, ii, ji = s[C].tile(s[C].op.axis[0], s[C].op.axis[1], 16, 48)
-    fused = s[C].fuse(io, jo)
-    s[C].parallel(fused)
-    s[CC].compute_at(s[C], fused)
-    ko, ki = s[CC].split(s[CC].op.reduce_axis[0], factor=8)
+    s, CC, ko, ki = cached_tiles(C, 16, 48, 8)
     ci, cj = s[CC].op.axis
     cj0, cj1 = s[CC].split(cj, factor=block)
     s[CC].reorder(ko, ci, cj0, ki, cj1)
