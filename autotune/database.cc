@@ -674,9 +674,15 @@ std::vector<WorkloadSummary> Database::workloads() const {
       index[w.workload_key] = out.size();
       out.push_back(std::move(w));
     }
-    Statement stats(impl_->db, path_,
-                    "SELECT workload_key, target, COUNT(*), COUNT(mean_seconds), MIN(mean_seconds) FROM records "
-                    "GROUP BY workload_key, target ORDER BY workload_key, target");
+    // The best is what best() returns: the lowest cost among records no later record of the same
+    // schedule supersedes (one index probe per pair, in cost order).
+    std::string sql =
+        "SELECT g.workload_key, g.target, g.n, g.valid, (SELECT mean_seconds FROM records WHERE "
+        "workload_key = g.workload_key AND target = g.target AND mean_seconds IS NOT NULL AND " +
+        kNotSuperseded +
+        " ORDER BY mean_seconds, id LIMIT 1) FROM (SELECT workload_key, target, COUNT(*) AS n, COUNT(mean_seconds) "
+        "AS valid FROM records GROUP BY workload_key, target) AS g ORDER BY g.workload_key, g.target";
+    Statement stats(impl_->db, path_, sql.c_str());
     while (stats.step()) {
       std::string key = stats.text(0);
       auto it = index.find(key);

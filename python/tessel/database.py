@@ -103,7 +103,8 @@ class Database:
     def workloads(self) -> List[Dict[str, Any]]:
         """One dict per workload, in the order they were first stored: ``workload_key``,
         ``task_name``, ``dag_text``, ``records`` (all), ``valid`` (without error),
-        ``best_seconds`` (lowest mean cost of a valid record over all targets, ``inf`` when none)
+        ``best_seconds`` (the best record's mean cost, lowest over all targets; a re-measured
+        schedule counts with its latest timing, as for compiling; ``inf`` when none)
         and ``targets`` (those with records)."""
         return list(self._native.workloads())
 

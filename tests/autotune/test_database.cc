@@ -563,6 +563,10 @@ TEST(Database, LaterRecordsOfTheSameScheduleSupersedeEarlierOnes) {
       EXPECT_EQ(top[2].steps_json, steps_for(1));
       EXPECT_DOUBLE_EQ(top[2].mean_cost(), 4e-3);
       EXPECT_EQ(db.best("w", t)->steps_json, steps_for(2));
+      for (const WorkloadSummary& w : db.workloads()) {  // the summary's best is best()'s cost
+        EXPECT_DOUBLE_EQ(w.best_seconds, w.workload_key == "w" ? 2e-3 : 0.5e-3) << w.workload_key;
+        EXPECT_EQ(w.records, w.workload_key == "w" ? 4 : 1) << w.workload_key;
+      }
       for (const TuningRecord& r : db.best_records()) {
         EXPECT_EQ(r.steps_json, steps_for(r.workload_key == "w" ? 2 : 1)) << r.workload_key;
       }

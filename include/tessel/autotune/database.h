@@ -33,7 +33,7 @@ struct WorkloadSummary {
   std::vector<std::string> targets;  // targets with records
   int64_t records = 0;               // all records
   int64_t valid = 0;                 // records without error
-  double best_seconds = 0;           // lowest mean cost over valid records, +inf when none
+  double best_seconds = 0;           // the best record's mean cost (best()), +inf when none
 };
 
 struct ImportStats {
