@@ -236,6 +236,14 @@ int64_t sample_panel_depth(int64_t extent, std::mt19937_64& rng) {
   return std::min<int64_t>(extent, pick<int64_t>({128, 256, 256, 512}, rng));
 }
 
+// One axis of a panel tile, its register tile t[2] kept: the columns (the innermost axis)
+// `count` register tiles wide; any other axis cut into `count` tiles (1: whole).
+void set_panel_axis(std::array<int64_t, 3>& t, int64_t extent, bool innermost, int64_t count) {
+  t[0] = 1;
+  t[1] = innermost ? std::min<int64_t>(count, std::max<int64_t>(1, ceil_div(extent, t[2])))
+                   : std::max<int64_t>(1, ceil_div(extent, t[2] * count));
+}
+
 // A register tile whose panel serves every row: the GEMM loop structure of GotoBLAS. The tile of
 // a packed stage covers the row axis whole (or half of it, for parallelism on small matrices)
 // and a narrow column slice of 1-4 register tiles; the innermost reduction is the panel depth. The
@@ -245,13 +253,10 @@ void sample_panel_tile(const StageExtents& e, int lanes, std::mt19937_64& rng, S
   sample_register_tile(e, lanes, rng, a);
   int nd = static_cast<int>(e.spatial.size());
   for (int d = 0; d < nd; ++d) {
-    auto& t = a.spatial[d];
-    t[0] = 1;
-    if (d == nd - 1) {
-      t[1] = std::min<int64_t>(pick<int64_t>({1, 2, 2, 4}, rng), std::max<int64_t>(1, ceil_div(e.spatial[d], t[2])));
-    } else if (t[2] > 1 || e.spatial[d] > 1) {
-      t[1] = std::max<int64_t>(1, ceil_div(e.spatial[d], t[2] * pick<int64_t>({1, 1, 2}, rng)));
-    }
+    bool innermost = d == nd - 1;
+    if (!innermost && e.spatial[d] == 1) continue;  // already {1, 1, 1}
+    int64_t choice = innermost ? pick<int64_t>({1, 2, 2, 4}, rng) : pick<int64_t>({1, 1, 2}, rng);
+    set_panel_axis(a.spatial[d], e.spatial[d], innermost, choice);
   }
   if (!e.reduce.empty()) a.reduce.back() = sample_panel_depth(e.reduce.back(), rng);
   a.compute_at_level = 1;
@@ -334,9 +339,9 @@ Candidate mutate_candidate(const SearchTask& task, const std::vector<Sketch>& sk
       if (kind == 0 && !plan.packed.empty() && chance(0.5, rng)) {
         // A panel-shaped axis (sample_panel_tile): the rows whole or halved, the columns 1-4
         // register tiles wide, the register tile kept.
-        t[0] = 1;
-        t[1] = d == nd - 1 ? std::min<int64_t>(pick<int64_t>({1, 2, 4}, rng), std::max<int64_t>(1, ceil_div(e.spatial[d], t[2])))
-                           : std::max<int64_t>(1, ceil_div(e.spatial[d], t[2] * pick<int64_t>({1, 2}, rng)));
+        bool innermost = d == nd - 1;
+        int64_t choice = innermost ? pick<int64_t>({1, 2, 4}, rng) : pick<int64_t>({1, 2}, rng);
+        set_panel_axis(t, e.spatial[d], innermost, choice);
       } else if (kind == 0) {
         t = sample_levels(e.spatial[d], d == nd - 1, lanes, rng);
       } else {
