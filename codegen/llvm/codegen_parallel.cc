@@ -5,8 +5,9 @@
 //   <func>__parallel_<k>_body(begin, end, captures...)  the loop over [begin, end), with the
 //       captured pointers to distinct memory (buffer parameters, allocations) marked noalias.
 // The enclosing function stores the loop bounds and every free variable of the loop body into a
-// closure struct on its stack and calls tessel_parallel_launch(lambda, &closure, 0), i.e. one task
-// per pool thread. A non-zero status from any task makes the enclosing function fail with it.
+// closure struct on its stack and calls tessel_parallel_launch(lambda, &closure, 0), which lets the
+// runtime choose the task count (several per pool thread, handed out dynamically for load balance).
+// A non-zero status from any task makes the enclosing function fail with it.
 #include <algorithm>
 #include <unordered_set>
 

@@ -47,6 +47,9 @@ int32_t count_task(int32_t task_id, int32_t num_tasks, void* closure) {
   return 0;
 }
 
+// The task count of a launch that leaves it to the runtime (num_tasks = 0) with `threads` threads.
+int32_t default_task_count(int32_t threads) { return threads == 1 ? 1 : threads * TESSEL_TASKS_PER_THREAD; }
+
 // Launches with `requested` tasks and returns true when each task ran once with the right count.
 bool every_task_runs_once(int32_t requested, int32_t expected_tasks) {
   std::vector<std::atomic<int>> hits(expected_tasks);
@@ -78,7 +81,7 @@ int32_t record_thread(int32_t, int32_t, void* closure) {
   int32_t threads = tessel_num_threads();
   bool ok = true;
   for (int32_t tasks : {1, 2, 3, 5, 64, 1000}) ok = ok && every_task_runs_once(tasks, tasks);
-  ok = ok && every_task_runs_once(0, threads);
+  ok = ok && every_task_runs_once(0, default_task_count(threads));
   ThreadIdClosure distinct;
   ok = ok && tessel_parallel_launch(record_thread, &distinct, 0) == 0;
   std::printf("threads=%d distinct=%zu ok=%d\n", threads, distinct.ids.size(), ok ? 1 : 0);
@@ -142,8 +145,8 @@ TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
   for (int32_t tasks : {1, 2, 3, n, n + 1, 2 * n + 1, 17, 100, 1000}) {
     EXPECT_TRUE(every_task_runs_once(tasks, tasks)) << tasks << " tasks";
   }
-  // num_tasks = 0 means one task per pool thread.
-  EXPECT_TRUE(every_task_runs_once(0, n));
+  // num_tasks = 0 lets the runtime choose: TESSEL_TASKS_PER_THREAD per pool thread.
+  EXPECT_TRUE(every_task_runs_once(0, default_task_count(n)));
 }
 
 struct SumClosure {
@@ -188,7 +191,7 @@ TEST(ThreadPool, ParallelSumMatchesSerial) {
     serial_double += doubles[i];
   }
   for (int32_t tasks : {0, 1, 2, 3, 7, 64}) {
-    const int32_t actual_tasks = tasks == 0 ? tessel_num_threads() : tasks;
+    const int32_t actual_tasks = tasks == 0 ? default_task_count(tessel_num_threads()) : tasks;
     SumClosure state{&ints, &doubles, std::vector<int64_t>(actual_tasks, 0),
                      std::vector<double>(actual_tasks, 0)};
     ASSERT_EQ(tessel_parallel_launch(partial_sum, &state, tasks), 0);
@@ -297,7 +300,7 @@ int32_t add_task_id(int32_t task_id, int32_t, void* closure) {
 
 TEST(ThreadPool, ManyBackToBackLaunches) {
   const int launches = 10000;
-  const int32_t tasks = tessel_num_threads();
+  const int32_t tasks = default_task_count(tessel_num_threads());
   std::atomic<int64_t> total{0};
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < launches; ++i) {
@@ -334,6 +337,35 @@ TEST(ThreadPool, UsesSeveralThreads) {
   EXPECT_EQ(static_cast<int>(state.ids.size()), tessel_num_threads());
 }
 
+struct SlowFirstTaskClosure {
+  std::mutex mutex;
+  std::vector<std::thread::id> runner;  // runner[task]: the thread that ran it
+};
+
+int32_t slow_first_task(int32_t task_id, int32_t, void* closure) {
+  auto* state = static_cast<SlowFirstTaskClosure*>(closure);
+  if (task_id == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::lock_guard<std::mutex> lock(state->mutex);
+  state->runner[task_id] = std::this_thread::get_id();
+  return 0;
+}
+
+TEST(ThreadPool, ASlowThreadLeavesItsShareToTheOthers) {
+  // The launching thread runs task 0 and is held up in it, as a thread that loses its core is:
+  // the other threads take every other task of a runtime-sized launch meanwhile.
+  if (tessel_num_threads() < 2) GTEST_SKIP() << "single-threaded pool";
+  const int32_t tasks = default_task_count(tessel_num_threads());
+  SlowFirstTaskClosure state;
+  state.runner.resize(tasks);
+  ASSERT_EQ(tessel_parallel_launch(slow_first_task, &state, 0), 0);
+  const std::thread::id launcher = std::this_thread::get_id();
+  EXPECT_EQ(state.runner[0], launcher);
+  for (int32_t task = 1; task < tasks; ++task) {
+    EXPECT_NE(state.runner[task], std::thread::id()) << "task " << task << " did not run";
+    EXPECT_NE(state.runner[task], launcher) << "task " << task << " waited for the slow thread";
+  }
+}
+
 TEST(ThreadPool, ForkedChildGetsAWorkingPool) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer does not support threads after a multi-threaded fork";
@@ -343,7 +375,7 @@ TEST(ThreadPool, ForkedChildGetsAWorkingPool) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     alarm(20);  // a deadlock in the child fails the test instead of hanging it
-    bool ok = every_task_runs_once(8, 8) && every_task_runs_once(0, tessel_num_threads());
+    bool ok = every_task_runs_once(8, 8) && every_task_runs_once(0, default_task_count(tessel_num_threads()));
     _exit(ok ? 0 : 1);
   }
   int status = 0;
