@@ -84,13 +84,18 @@ void CodeGenLLVM::emit_parallel_for(const ForNode* op) {
     for (size_t i = 0; i < fields.size(); ++i) {
       loaded.push_back(builder_.CreateLoad(fields[i], builder_.CreateStructGEP(closure_type, lambda->getArg(2), i)));
     }
-    // chunk = ceil(extent / num_tasks); this task runs [begin + lo, begin + hi).
-    llvm::Value* task = builder_.CreateSExtOrTrunc(lambda->getArg(0), index_type);
-    llvm::Value* tasks = builder_.CreateSExtOrTrunc(lambda->getArg(1), index_type);
-    llvm::Value* one = llvm::ConstantInt::get(index_type, 1);
-    llvm::Value* chunk = builder_.CreateSDiv(builder_.CreateSub(builder_.CreateAdd(loaded[1], tasks), one), tasks);
-    llvm::Value* lo = builder_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder_.CreateMul(task, chunk), loaded[1]);
-    llvm::Value* hi = builder_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder_.CreateAdd(lo, chunk), loaded[1]);
+    // This task runs [begin + lo, begin + hi) with lo = extent * task / num_tasks and
+    // hi = extent * (task + 1) / num_tasks (in 64 bits): chunk sizes differ by at most one
+    // iteration, so however the tasks fall to the threads, no thread gets a whole extra chunk.
+    llvm::Type* i64 = builder_.getInt64Ty();
+    llvm::Value* task = builder_.CreateSExt(lambda->getArg(0), i64);
+    llvm::Value* tasks = builder_.CreateSExt(lambda->getArg(1), i64);
+    llvm::Value* extent64 = builder_.CreateSExtOrTrunc(loaded[1], i64);
+    auto bound = [&](llvm::Value* t) {
+      return builder_.CreateSExtOrTrunc(builder_.CreateSDiv(builder_.CreateMul(extent64, t), tasks), index_type);
+    };
+    llvm::Value* lo = bound(task);
+    llvm::Value* hi = bound(builder_.CreateAdd(task, llvm::ConstantInt::get(i64, 1)));
     std::vector<llvm::Value*> args = {builder_.CreateAdd(loaded[0], lo), builder_.CreateAdd(loaded[0], hi)};
     for (size_t i = 2; i < loaded.size(); ++i) args.push_back(loaded[i]);
     builder_.CreateRet(builder_.CreateCall(body_fn, args));

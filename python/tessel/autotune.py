@@ -270,6 +270,10 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
         raise TesselError(f"tune: trials must be at least 0, got {trials}")
     if time_budget_seconds < 0:
         raise TesselError(f"tune: time_budget_seconds must be at least 0, got {time_budget_seconds}")
+    if confirm_top < 0:
+        raise TesselError(f"tune: confirm_top must be at least 0, got {confirm_top}")
+    if build_timeout_seconds <= 0:
+        raise TesselError(f"tune: build_timeout_seconds must be positive, got {build_timeout_seconds}")
     if any(t.is_cuda for t in tasks) and hasattr(_native(), "check_measurable"):
         _native().check_measurable([t._native for t in tasks])
     path = resolve_records_path(records, db)
@@ -277,12 +281,8 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
     if verbose:
         print(task_table(tasks, path), flush=True)
     arguments: Dict[str, Any] = {}
-    if confirm_top < 0:
-        raise TesselError(f"tune: confirm_top must be at least 0, got {confirm_top}")
     if _native_tune_accepts("confirm_top"):
         arguments["confirm_top"] = int(confirm_top)
-    if build_timeout_seconds <= 0:
-        raise TesselError(f"tune: build_timeout_seconds must be positive, got {build_timeout_seconds}")
     if _native_tune_accepts("build_timeout_seconds"):
         arguments["build_timeout_seconds"] = float(build_timeout_seconds)
     if time_budget_seconds > 0:

@@ -142,6 +142,16 @@ def test_time_budget_and_signature(tmp_path):
         autotune.tune(task, trials=1, records=records, verbose=False, build_timeout_seconds=0)
 
 
+@pytest.mark.parametrize("bad", [{"confirm_top": -1}, {"build_timeout_seconds": 0}, {"trials": -1}])
+def test_bad_tuning_arguments_fail_before_anything_is_printed(tmp_path, capsys, bad):
+    task = _matmul_task(9, 14, 6)
+    records = tmp_path / "sub" / "never.jsonl"
+    with pytest.raises(tessel.TesselError, match=next(iter(bad))):
+        autotune.tune(task, **{"trials": 1, "records": str(records), "verbose": True, **bad})
+    assert capsys.readouterr().out == ""
+    assert not records.parent.exists()
+
+
 def test_extract_tune_and_compile_a_graph_with_records(tmp_path):
     torch = pytest.importorskip("torch")
     from tessel import relay
