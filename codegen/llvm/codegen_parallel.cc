@@ -84,15 +84,19 @@ void CodeGenLLVM::emit_parallel_for(const ForNode* op) {
     for (size_t i = 0; i < fields.size(); ++i) {
       loaded.push_back(builder_.CreateLoad(fields[i], builder_.CreateStructGEP(closure_type, lambda->getArg(2), i)));
     }
-    // This task runs [begin + lo, begin + hi) with lo = extent * task / num_tasks and
-    // hi = extent * (task + 1) / num_tasks (in 64 bits): chunk sizes differ by at most one
-    // iteration, so however the tasks fall to the threads, no thread gets a whole extra chunk.
+    // The range is cut into used = min(num_tasks, extent) chunks whose sizes differ by one
+    // iteration at most: task t < used runs [begin + lo, begin + hi) with lo = extent * t / used
+    // and hi = extent * (t + 1) / used (in 64 bits); tasks from `used` on run nothing. So no
+    // thread gets a whole chunk more than another, and a loop shorter than the task count keeps
+    // its iterations on the first tasks, which the runtime gives to distinct threads.
     llvm::Type* i64 = builder_.getInt64Ty();
-    llvm::Value* task = builder_.CreateSExt(lambda->getArg(0), i64);
-    llvm::Value* tasks = builder_.CreateSExt(lambda->getArg(1), i64);
     llvm::Value* extent64 = builder_.CreateSExtOrTrunc(loaded[1], i64);
+    llvm::Value* task = builder_.CreateSExt(lambda->getArg(0), i64);
+    llvm::Value* used = builder_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                                       builder_.CreateSExt(lambda->getArg(1), i64), extent64);
     auto bound = [&](llvm::Value* t) {
-      return builder_.CreateSExtOrTrunc(builder_.CreateSDiv(builder_.CreateMul(extent64, t), tasks), index_type);
+      llvm::Value* clamped = builder_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, t, used);
+      return builder_.CreateSExtOrTrunc(builder_.CreateSDiv(builder_.CreateMul(extent64, clamped), used), index_type);
     };
     llvm::Value* lo = bound(task);
     llvm::Value* hi = bound(builder_.CreateAdd(task, llvm::ConstantInt::get(i64, 1)));
