@@ -56,10 +56,13 @@ def environment_note() -> str:
 
 
 def interleaved_median_ms(engines: Dict[str, Callable[[], object]], runs: int = 30, warmup: int = 3,
-                          per_round: int = 5, settle: float = 0.05, rewarm: float = 0.03) -> Dict[str, float]:
+                          per_round: int = 5, settle: float = 0.2, rewarm: float = 0.03) -> Dict[str, float]:
     """Median milliseconds per call of each engine. Engines are timed in interleaved rounds of
-    `per_round` calls so that all see the same machine load; at every switch a short pause lets
-    the previous engine's spinning worker threads park, and untimed calls for `rewarm` seconds
+    `per_round` calls so that all see the same machine load; at every switch a pause lets the
+    previous engine's spinning worker threads park (OpenBLAS's threads busy-wait for about a
+    tenth of a second after a call: with a 50 ms pause, a 0.5 ms matmul timed right after
+    OpenBLAS's round ran at 1.2 ms, and at 0.5 ms with a 300 ms pause), and untimed calls for
+    `rewarm` seconds
     bring this engine's threads and the cores' clocks back up (after the pause, the first
     milliseconds of a short kernel run measurably slower)."""
     times: Dict[str, List[float]] = {name: [] for name in engines}
