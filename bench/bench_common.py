@@ -62,9 +62,8 @@ def interleaved_median_ms(engines: Dict[str, Callable[[], object]], runs: int = 
     previous engine's spinning worker threads park (OpenBLAS's threads busy-wait for about a
     tenth of a second after a call: with a 50 ms pause, a 0.5 ms matmul timed right after
     OpenBLAS's round ran at 1.2 ms, and at 0.5 ms with a 300 ms pause), and untimed calls for
-    `rewarm` seconds
-    bring this engine's threads and the cores' clocks back up (after the pause, the first
-    milliseconds of a short kernel run measurably slower)."""
+    `rewarm` seconds bring this engine's threads and the cores' clocks back up (after the pause,
+    the first milliseconds of a short kernel run measurably slower)."""
     times: Dict[str, List[float]] = {name: [] for name in engines}
     for fn in engines.values():
         for _ in range(warmup):
