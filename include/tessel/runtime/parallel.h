@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-/* Body of an outlined parallel loop. The runtime calls it once per worker with
+/* Body of an outlined parallel loop. The runtime calls it once per task with
  * task_id in [0, num_tasks); the body computes its own slice of the iteration space.
  * Returns 0 on success, non-zero on failure. */
 typedef int32_t (*TesselParallelLambda)(int32_t task_id, int32_t num_tasks, void* closure);
