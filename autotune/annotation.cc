@@ -159,7 +159,8 @@ void ensure_parallelism(const StagePlan& plan, StageAnnotation& a, const StageEx
 // divisor when there is one), rarely with a second small one; the middle level mostly 1 so the
 // accumulators stay in registers; the reduction runs outside the register tile with the innermost
 // reduce axis (input-channel block) whole in R1 and small kernel axes (kh, kw) in R0 or R1.
-void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng, StageAnnotation& a) {
+void sample_register_tile(const StageExtents& e, int lanes, int vector_registers, std::mt19937_64& rng,
+                          StageAnnotation& a) {
   int nd = static_cast<int>(e.spatial.size());
   a.spatial.assign(nd, {1, 1, 1});
   int64_t inner = e.spatial[nd - 1];
@@ -171,9 +172,10 @@ void sample_register_tile(const StageExtents& e, int lanes, std::mt19937_64& rng
   }
   vec = std::min(vec, inner);
   a.spatial[nd - 1][2] = vec;
-  // Accumulator registers: what the ISA has (32 vector registers with AVX-512, 16 below it) less
-  // the few that hold the broadcast input and the weight vectors of the micro-kernel.
-  int64_t budget = std::max<int64_t>(1, (lanes >= 16 ? 24 : 12) / ceil_div(vec, lanes));
+  // Accumulator registers: three quarters of what the ISA has (24 of AVX-512's 32, 12 of AVX2's
+  // 16); the rest hold the broadcast input and the weight vectors of the micro-kernel.
+  int64_t accumulators = vector_registers * 3 / 4;
+  int64_t budget = std::max<int64_t>(1, accumulators / ceil_div(vec, lanes));
   // The row axis: the nearest outer axis with more than one iteration half of the time (ow of an
   // NCHWc conv, rows of a matmul), else any of them (output channels of an NCHW conv).
   std::vector<int> outer_axes;
@@ -249,8 +251,9 @@ void set_panel_axis(std::array<int64_t, 3>& t, int64_t extent, bool innermost, i
 // and a narrow column slice of 1-4 register tiles; the innermost reduction is the panel depth. The
 // packed panel (panel depth x slice, a few tens of KB) is then copied once per reduction step and
 // read by all ceil(rows / register rows) register tiles before the next one replaces it.
-void sample_panel_tile(const StageExtents& e, int lanes, std::mt19937_64& rng, StageAnnotation& a) {
-  sample_register_tile(e, lanes, rng, a);
+void sample_panel_tile(const StageExtents& e, int lanes, int vector_registers, std::mt19937_64& rng,
+                       StageAnnotation& a) {
+  sample_register_tile(e, lanes, vector_registers, rng, a);
   int nd = static_cast<int>(e.spatial.size());
   for (int d = 0; d < nd; ++d) {
     bool innermost = d == nd - 1;
@@ -272,11 +275,11 @@ StageAnnotation sample_stage(const SearchTask& task, const StagePlan& plan, std:
   switch (plan.rule) {
     case StageRule::kTile:
       if (nd > 0 && !plan.packed.empty() && chance(0.5, rng)) {
-        sample_panel_tile(e, lanes, rng, a);
+        sample_panel_tile(e, lanes, task.hardware().vector_registers, rng, a);
         break;
       }
       if (nd > 0 && chance(0.5, rng)) {
-        sample_register_tile(e, lanes, rng, a);
+        sample_register_tile(e, lanes, task.hardware().vector_registers, rng, a);
         break;
       }
       for (int d = 0; d < nd; ++d) a.spatial.push_back(sample_levels(e.spatial[d], d == nd - 1, lanes, rng));

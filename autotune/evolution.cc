@@ -119,16 +119,7 @@ SearchPolicy::SearchPolicy(const SearchTask& task, CostModel* model, const TuneO
       gpu_sketches_(task.is_cuda() ? generate_gpu_sketches(task) : std::vector<GpuSketch>{}),
       best_cost_(std::numeric_limits<double>::infinity()) {}
 
-GpuLimits SearchPolicy::gpu_limits() const {
-  const HardwareParams& hw = task_.hardware();
-  GpuLimits limits;
-  limits.max_threads_per_block = hw.max_threads_per_block;
-  limits.max_shared_memory_per_block = hw.max_shared_memory_per_block;
-  limits.warp_size = hw.warp_size;
-  limits.max_vthread_extent = hw.max_vthread_extent;
-  limits.max_local_memory_per_thread = hw.max_local_memory_per_thread;
-  return limits;
-}
+GpuLimits SearchPolicy::gpu_limits() const { return task_.hardware().gpu_limits(); }
 
 int SearchPolicy::resume_from(const std::vector<TuningRecord>& records) {
   int matched = 0;

@@ -1,6 +1,6 @@
-// JSON-lines tuning records: serialisation, append with fsync, tolerant loading, best-record
-// queries and the schedule provider the graph compiler uses. Paths that are not JSON lines
-// (is_jsonl_path) go to the SQLite database (database.h) instead.
+// Tuning records: the JSON-lines serialisation, the JSON-lines writer (append with fsync), the
+// supersede rule and best-record query, one-shot helpers over a RecordStore, and the schedule
+// provider the graph compiler uses.
 #include "tessel/autotune/records.h"
 
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tessel/autotune/database.h"
+#include "tessel/autotune/record_store.h"
 #include "tessel/ir/error.h"
 
 namespace tessel::autotune {
@@ -68,32 +69,17 @@ std::optional<TuningRecord> record_from_json(const std::string& line) {
 }
 
 LoadedRecords load_records(const std::string& path) {
-  LoadedRecords loaded;
-  if (!is_jsonl_path(path)) {
-    // Read-only: a missing database loads as empty and is not created.
-    loaded.records = Database(path, /*read_only=*/true).records();
-    return loaded;
-  }
-  std::ifstream in(path);
-  if (!in) return loaded;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (auto r = record_from_json(line)) {
-      loaded.records.push_back(std::move(*r));
-    } else {
-      ++loaded.corrupt_lines;
-    }
-  }
-  return loaded;
+  auto store = RecordStore::open(path, /*read_only=*/true);
+  return LoadedRecords{store->records(), store->corrupt_lines()};
 }
 
 void append_records(const std::string& path, const std::vector<TuningRecord>& records) {
   if (records.empty()) return;
-  if (!is_jsonl_path(path)) {
-    Database(path).add_records(records);
-    return;
-  }
+  RecordStore::open(path)->add_records(records);
+}
+
+void append_record_lines(const std::string& path, const std::vector<TuningRecord>& records) {
+  if (records.empty()) return;
   std::string text;
   for (const TuningRecord& r : records) text += record_to_json(r) + "\n";
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -111,9 +97,6 @@ void append_records(const std::string& path, const std::vector<TuningRecord>& re
   ::close(fd);
 }
 
-namespace {
-
-// The records no later record of the same (workload, target, steps) supersedes, in file order.
 std::vector<const TuningRecord*> current_records(const std::vector<TuningRecord>& records) {
   std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> latest;
   for (size_t i = 0; i < records.size(); ++i) {
@@ -127,8 +110,6 @@ std::vector<const TuningRecord*> current_records(const std::vector<TuningRecord>
   return out;
 }
 
-}  // namespace
-
 std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records, const std::string& workload_key,
                                         const std::string& target) {
   const TuningRecord* best = nullptr;
@@ -140,28 +121,19 @@ std::optional<TuningRecord> best_record(const std::vector<TuningRecord>& records
   return *best;
 }
 
-RecordScheduleProvider::RecordScheduleProvider(const std::string& path) {
-  if (!is_jsonl_path(path)) {
-    // The database answers "best per (workload, target)" itself; a missing one is not created.
-    for (TuningRecord& r : Database(path, /*read_only=*/true).best_records()) {
-      auto key = std::make_pair(r.workload_key, r.target);
-      best_.emplace(std::move(key), std::move(r));
-    }
-    return;
-  }
-  LoadedRecords loaded = load_records(path);
-  corrupt_lines_ = loaded.corrupt_lines;
+RecordScheduleProvider::RecordScheduleProvider(const RecordStore& store) : corrupt_lines_(store.corrupt_lines()) {
   if (corrupt_lines_ > 0) {
-    std::cerr << "[tessel] warning: skipped " << corrupt_lines_ << " corrupt line(s) in tuning records '" << path
-              << "'" << std::endl;
+    std::cerr << "[tessel] warning: skipped " << corrupt_lines_ << " corrupt line(s) in tuning records '"
+              << store.path() << "'" << std::endl;
   }
-  for (const TuningRecord* r : current_records(loaded.records)) {
-    if (!std::isfinite(r->mean_cost())) continue;
-    auto key = std::make_pair(r->workload_key, r->target);
-    auto it = best_.find(key);
-    if (it == best_.end() || r->mean_cost() < it->second.mean_cost()) best_[key] = *r;
+  for (TuningRecord& r : store.best_records()) {
+    auto key = std::make_pair(r.workload_key, r.target);
+    best_.emplace(std::move(key), std::move(r));
   }
 }
+
+RecordScheduleProvider::RecordScheduleProvider(const std::string& path)
+    : RecordScheduleProvider(*RecordStore::open(path, /*read_only=*/true)) {}
 
 std::optional<std::vector<te::Step>> RecordScheduleProvider::lookup(const std::string& workload_key,
                                                                     const std::string& target) const {
@@ -172,11 +144,6 @@ std::optional<std::vector<te::Step>> RecordScheduleProvider::lookup(const std::s
 
 std::optional<std::vector<te::Step>> RecordScheduleProvider::find(const std::string& workload_key,
                                                                   const codegen::Target& target) const {
-  return lookup(workload_key, target.to_string());
-}
-
-std::optional<std::vector<te::Step>> RecordScheduleProvider::find_cuda(const std::string& workload_key,
-                                                                       const codegen::CudaTarget& target) const {
   return lookup(workload_key, target.to_string());
 }
 

@@ -2,14 +2,11 @@
 // search needs to turn step lists into schedules and loop IR.
 #include "tessel/autotune/search_task.h"
 
-#include "tessel/autotune/sketch_gpu.h"
-
 #include <nlohmann/json.hpp>
 
 #include "tessel/ir/error.h"
 #include "tessel/ir/functor.h"
 #include "tessel/relay_like/compile.h"
-#include "tessel/runtime/parallel.h"
 #include "tessel/te/workload_key.h"
 
 namespace tessel::autotune {
@@ -72,29 +69,58 @@ double count_flops(const std::vector<te::Tensor>& outputs) {
 
 }  // namespace
 
+namespace {
+
+// The register count a record without one means: 32 with 512-bit vectors (AVX-512), else 16.
+int implied_vector_registers(int vector_bits) { return vector_bits >= 512 ? 32 : 16; }
+
+}  // namespace
+
 HardwareParams HardwareParams::for_target(const codegen::Target& target) {
   HardwareParams hw;
-  hw.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));
+  hw.num_cores = target.num_cores;
   hw.vector_bits = target.vector_bits;
+  hw.vector_registers = target.vector_registers;
+  hw.l1_bytes = target.l1_bytes;
+  hw.l2_bytes = target.l2_bytes;
+  hw.l3_bytes = target.l3_bytes;
+  if (target.is_cuda()) {
+    hw.gpu = true;
+    hw.max_threads_per_block = target.gpu.max_threads_per_block;
+    hw.max_shared_memory_per_block = target.gpu.max_shared_memory_per_block;
+    hw.warp_size = target.gpu.warp_size;
+    hw.max_vthread_extent = target.gpu.max_vthread_extent;
+    hw.max_local_memory_per_thread = target.gpu.max_local_memory_per_thread;
+  }
   return hw;
 }
 
-HardwareParams HardwareParams::for_cuda_target(const codegen::CudaTarget& target) {
-  GpuLimits limits = gpu_limits_for(target);
-  HardwareParams hw;
-  hw.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));  // host threads (building)
-  hw.gpu = true;
-  hw.max_threads_per_block = limits.max_threads_per_block;
-  hw.max_shared_memory_per_block = limits.max_shared_memory_per_block;
-  hw.warp_size = limits.warp_size;
-  hw.max_vthread_extent = limits.max_vthread_extent;
-  hw.max_local_memory_per_thread = limits.max_local_memory_per_thread;
-  return hw;
+codegen::GpuLimits HardwareParams::gpu_limits() const {
+  codegen::GpuLimits limits;
+  limits.max_threads_per_block = max_threads_per_block;
+  limits.max_shared_memory_per_block = max_shared_memory_per_block;
+  limits.warp_size = warp_size;
+  limits.max_vthread_extent = max_vthread_extent;
+  limits.max_local_memory_per_thread = max_local_memory_per_thread;
+  return limits;
+}
+
+void HardwareParams::apply_to(codegen::Target* target) const {
+  target->num_cores = num_cores;
+  target->vector_bits = vector_bits;
+  target->vector_registers = vector_registers;
+  target->l1_bytes = l1_bytes;
+  target->l2_bytes = l2_bytes;
+  target->l3_bytes = l3_bytes;
+  if (target->is_cuda()) target->gpu = gpu_limits();
 }
 
 std::string HardwareParams::to_json() const {
   nlohmann::json j{{"num_cores", num_cores}, {"vector_bits", vector_bits}, {"l1_bytes", l1_bytes},
                    {"l2_bytes", l2_bytes}, {"l3_bytes", l3_bytes}};
+  // Stored only where it differs from what the vector width implies (from_json), so that records
+  // of x86 machines read the same as those written before the count was kept.
+  if (vector_registers != implied_vector_registers(vector_bits)) j["vector_registers"] = vector_registers;
   if (gpu) {
     j["gpu"] = true;
     j["max_threads_per_block"] = max_threads_per_block;
@@ -113,6 +139,7 @@ HardwareParams HardwareParams::from_json(const std::string& text) {
   try {
     hw.num_cores = j.at("num_cores").get<int>();
     hw.vector_bits = j.at("vector_bits").get<int>();
+    hw.vector_registers = j.value("vector_registers", implied_vector_registers(hw.vector_bits));
     hw.l1_bytes = j.value("l1_bytes", hw.l1_bytes);
     hw.l2_bytes = j.value("l2_bytes", hw.l2_bytes);
     hw.l3_bytes = j.value("l3_bytes", hw.l3_bytes);
@@ -145,47 +172,18 @@ SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> 
   flops_ = count_flops(outputs_);
 }
 
-SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, codegen::CudaTarget target,
-                       std::string name, double weight)
-    : SearchTask(std::move(outputs), std::move(args), codegen::Target::host(), std::move(name), weight) {
-  hardware_ = HardwareParams::for_cuda_target(target);
-  cuda_target_ = std::move(target);
-}
-
-namespace {
-
-// The task's target, parsed once for the delegating constructor below.
-struct ParsedTarget {
-  std::optional<codegen::CudaTarget> cuda;
-  std::optional<codegen::Target> llvm;
-  explicit ParsedTarget(const std::string& text) {
-    if (relay::is_cuda_target(text)) {
-      cuda = codegen::CudaTarget::parse(text);
-    } else {
-      llvm = codegen::Target::parse(text);
-    }
-  }
-};
-
-SearchTask make_task(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const ParsedTarget& target,
-                     std::string name, double weight) {
-  if (target.cuda) return SearchTask(std::move(outputs), std::move(args), *target.cuda, std::move(name), weight);
-  return SearchTask(std::move(outputs), std::move(args), *target.llvm, std::move(name), weight);
-}
-
-}  // namespace
-
 SearchTask::SearchTask(std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
                        std::string name, double weight)
-    : SearchTask(make_task(std::move(outputs), std::move(args), ParsedTarget(target), std::move(name), weight)) {}
+    : SearchTask(std::move(outputs), std::move(args), codegen::Target::parse(target), std::move(name), weight) {}
 
-const codegen::CudaTarget& SearchTask::cuda_target() const {
-  internal_check(cuda_target_.has_value()) << "cuda_target() of the CPU task " << name_;
-  return *cuda_target_;
+void SearchTask::set_hardware(const HardwareParams& hardware) {
+  hardware_ = hardware;
+  hardware_.apply_to(&target_);
 }
 
-std::string SearchTask::target_string() const {
-  return cuda_target_ ? cuda_target_->to_string() : target_.to_string();
+const codegen::CudaTarget& SearchTask::cuda_target() const {
+  internal_check(target_.is_cuda()) << "cuda_target() of the CPU task " << name_;
+  return target_.cuda;
 }
 
 te::Schedule SearchTask::replay(const std::vector<te::Step>& steps) const {
@@ -194,18 +192,7 @@ te::Schedule SearchTask::replay(const std::vector<te::Step>& steps) const {
   return s;
 }
 
-te::ops::ScheduleTarget SearchTask::schedule_target() const {
-  te::ops::ScheduleTarget t;
-  if (cuda_target_) {
-    t.kind = "cuda";
-    t.max_threads_per_block = hardware_.max_threads_per_block;
-    return t;
-  }
-  t.kind = "llvm";
-  t.vector_bits = hardware_.vector_bits;
-  t.num_cores = hardware_.num_cores;
-  return t;
-}
+te::ops::ScheduleTarget SearchTask::schedule_target() const { return relay::default_schedule_target(target_); }
 
 te::Schedule SearchTask::default_schedule() const { return te::ops::default_schedule(outputs_, schedule_target()); }
 

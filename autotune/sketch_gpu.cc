@@ -12,22 +12,6 @@
 
 namespace tessel::autotune {
 
-GpuLimits gpu_limits_for(const codegen::CudaTarget& target) {
-  const std::string& arch = target.arch;
-  int version = 0;
-  if (arch.rfind("sm_", 0) == 0 || arch.rfind("compute_", 0) == 0) {
-    std::string digits;
-    for (char ch : arch.substr(arch.find('_') + 1)) {
-      if (ch < '0' || ch > '9') break;
-      digits += ch;
-    }
-    if (!digits.empty()) version = std::stoi(digits);
-  }
-  user_check(version >= 50) << "GPU limits: arch '" << arch << "' is not a CUDA arch of sm_50 or later";
-  // Maxwell through Hopper (and Blackwell) agree on every number GpuLimits holds.
-  return GpuLimits{};
-}
-
 namespace {
 
 // A reduction whose outputs are too few to occupy a GPU one per thread, while each output sums

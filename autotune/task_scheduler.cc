@@ -23,6 +23,7 @@
 
 #include "tessel/autotune/database.h"
 #include "tessel/autotune/search.h"
+#include "tessel/autotune/record_store.h"
 #include "tessel/ir/error.h"
 #include "tessel/te/workload_key.h"
 
@@ -179,10 +180,9 @@ int TaskScheduler::pick_task(int round) {
 // The snapshot of the database's newest model of this kind for the first task's target, if any.
 // Snapshots only help: every failure is a warning.
 void TaskScheduler::load_cost_model() {
-  if (options_.records_path.empty() || is_jsonl_path(options_.records_path)) return;
+  if (store_ == nullptr) return;
   try {
-    Database db(options_.records_path, /*read_only=*/true);  // a missing database has no snapshot
-    std::optional<std::string> blob = db.latest_cost_model(tasks_[0].target_string(), model_->name());
+    std::optional<std::string> blob = store_->latest_cost_model(tasks_[0].target_string(), model_->name());
     if (!blob) return;
     TempFile file;
     {
@@ -198,15 +198,14 @@ void TaskScheduler::load_cost_model() {
 }
 
 void TaskScheduler::save_cost_model() {
-  if (options_.records_path.empty() || is_jsonl_path(options_.records_path)) return;
+  if (store_ == nullptr || !store_->is_database()) return;
   try {
     TempFile file;
     model_->save(file.path());
     std::ifstream in(file.path(), std::ios::binary);
     std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     user_check(static_cast<bool>(in) || in.eof()) << "cannot read '" << file.path() << "'";
-    Database db(options_.records_path);
-    db.put_cost_model(tasks_[0].target_string(), model_->name(), blob);
+    store_->put_cost_model(tasks_[0].target_string(), model_->name(), blob);
   } catch (const std::exception& e) {
     std::cerr << "[tessel] warning: the cost model was not saved (" << e.what() << ")" << std::endl;
   }
@@ -300,17 +299,22 @@ std::vector<double> TaskScheduler::tune() {
   progress_on_terminal_ = options_.verbose && isatty(STDOUT_FILENO);
   progress_width_ = 0;
   int total_trials = 0;
-  if (!options_.records_path.empty() && !is_jsonl_path(options_.records_path)) {
-    // The database keeps each workload's DAG text next to its records (its canonical workload text).
-    Database db(options_.records_path);
-    for (const SearchTask& t : tasks_) db.add_workload(t.workload_key(), t.name(), te::workload_text(t.outputs()));
+  // The store is opened here, once per run and only after the check above, so that a run that
+  // cannot measure leaves no file behind.
+  if (options_.store != nullptr) {
+    store_ = options_.store;
+  } else if (!options_.records_path.empty()) {
+    owned_store_ = RecordStore::open(options_.records_path);
+    store_ = owned_store_.get();
   }
-  if (!options_.records_path.empty()) {
+  if (store_ != nullptr) {
+    // A database keeps each workload's DAG text next to its records (its canonical workload text).
+    for (const SearchTask& t : tasks_) store_->add_workload(t.workload_key(), t.name(), te::workload_text(t.outputs()));
     load_cost_model();
-    LoadedRecords stored = load_records(options_.records_path);
+    LoadedRecords stored{store_->records(), store_->corrupt_lines()};
     if (stored.corrupt_lines > 0) {
       std::cerr << "[tessel] warning: skipped " << stored.corrupt_lines << " corrupt record(s) in '"
-                << options_.records_path << "'" << std::endl;
+                << store_->path() << "'" << std::endl;
     }
     std::vector<TrainingSample> samples;
     for (size_t i = 0; i < policies_.size(); ++i) {
@@ -356,13 +360,13 @@ std::vector<double> TaskScheduler::tune() {
     policy.record_results(batch, results);
     total_trials += static_cast<int>(batch.size());
     measured_now += static_cast<int>(batch.size());
-    if (!options_.records_path.empty()) {
+    if (store_ != nullptr) {
       std::vector<TuningRecord> records;
       double now = unix_seconds();
       for (size_t k = 0; k < batch.size(); ++k) {
         records.push_back(record_of(tasks_[i], te::steps_to_json(batch[k]), results[k], now));
       }
-      append_records(options_.records_path, records);
+      store_->add_records(records);
     }
     if (options_.verbose) {
       int errors = 0;
@@ -373,12 +377,12 @@ std::vector<double> TaskScheduler::tune() {
   }
   if (progress_width_ > 0) std::cout << std::endl;  // leave the bar's line
   std::map<size_t, double> confirmed;
-  if (!interrupted_ && measured_now > 0 && options_.confirm_top > 0 && !options_.records_path.empty()) {
+  if (!interrupted_ && measured_now > 0 && options_.confirm_top > 0 && store_ != nullptr) {
     confirmed = confirm_best();
   }
   if (interrupted_ && options_.verbose) {
     std::cerr << "[tessel tune] interrupted: the batch in flight was dropped; " << total_trials << " trial(s) "
-              << (options_.records_path.empty() ? "done" : "stored in '" + options_.records_path + "'") << std::endl;
+              << (store_ == nullptr ? "done" : "stored in '" + store_->path() + "'") << std::endl;
   }
   save_cost_model();
   std::vector<double> best;
@@ -407,7 +411,7 @@ std::vector<MeasureResult> TaskScheduler::measure_side_by_side(size_t task,
 }
 
 std::map<size_t, double> TaskScheduler::confirm_best() {
-  LoadedRecords stored = load_records(options_.records_path);
+  LoadedRecords stored{store_->records(), 0};
   std::map<size_t, double> confirmed;
   for (size_t i = 0; i < tasks_.size() && !interrupted_; ++i) {
     // The task's schedules by their current (latest) record.
@@ -472,7 +476,7 @@ std::map<size_t, double> TaskScheduler::confirm_best() {
         current[chosen[k]] = records.back().mean_cost();
         remeasured.insert(chosen[k]);
       }
-      append_records(options_.records_path, records);
+      store_->add_records(records);
     }
     if (!remeasured.empty()) {
       double best = std::numeric_limits<double>::infinity();

@@ -9,6 +9,7 @@
 #include "bind_ops.h"
 
 #if TESSEL_HAVE_AUTOTUNE
+#include "tessel/autotune/record_store.h"
 #include "tessel/autotune/records.h"
 #include "tessel/autotune/search.h"
 #include "tessel/autotune/task_extraction.h"
@@ -16,27 +17,38 @@
 
 namespace py = pybind11;
 
+namespace {
+
+// The record store a call works on: an open one as it is, or the store at a path, opened here.
+std::shared_ptr<tessel::autotune::RecordStore> store_of(const py::object& records, bool read_only) {
+  using tessel::autotune::RecordStore;
+  if (py::isinstance<RecordStore>(records)) return records.cast<std::shared_ptr<RecordStore>>();
+  return std::shared_ptr<RecordStore>(RecordStore::open(py::str(records).cast<std::string>(), read_only));
+}
+
+}  // namespace
+
 void bind_autotune(py::module_& m) {
   using namespace tessel;
   using namespace tessel::autotune;
   py::module_ at = m.def_submodule("autotune", "Auto-scheduler: search tasks, tuning, records.");
   py::class_<SearchTask>(at, "SearchTask")
-      .def(py::init([](std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const std::string& target,
+      .def(py::init([](std::vector<te::Tensor> outputs, std::vector<te::Tensor> args, const codegen::Target& target,
                        const std::string& name, double weight) {
              return SearchTask(std::move(outputs), std::move(args), target, name, weight);
            }),
-           py::arg("outputs"), py::arg("args"), py::arg("target") = "llvm", py::arg("name") = "", py::arg("weight") = 1.0)
+           py::arg("outputs"), py::arg("args"), py::arg("target"), py::arg("name") = "", py::arg("weight") = 1.0)
       .def_property_readonly("workload_key", &SearchTask::workload_key)
       .def_property_readonly("name", &SearchTask::name)
       .def_property_readonly("weight", &SearchTask::weight)
       .def_property_readonly("flop_count", &SearchTask::flop_count)
       .def_property_readonly("args", &SearchTask::args)
       .def_property_readonly("outputs", &SearchTask::outputs)
-      .def_property_readonly("target", &SearchTask::target_string)
+      .def_property_readonly("target", &SearchTask::target)
       .def_property_readonly("is_cuda", &SearchTask::is_cuda)
       .def("best_steps_json",
-           [](const SearchTask& t, const std::string& records) -> py::object {
-             auto best = best_record(load_records(records).records, t.workload_key(), t.target_string());
+           [](const SearchTask& t, const py::object& records) -> py::object {
+             auto best = store_of(records, true)->best(t.workload_key(), t.target_string());
              if (!best) return py::none();
              return py::make_tuple(best->steps_json, best->mean_cost());
            },
@@ -47,20 +59,19 @@ void bind_autotune(py::module_& m) {
            },
            py::arg("steps_json"));
   at.def("extract_tasks",
-         [](const relay::Graph& graph, const std::string& target) {
-           return extract_tasks(graph, target);
-         },
-         py::arg("graph"), py::arg("target") = "llvm");
+         [](const relay::Graph& graph, const codegen::Target& target) { return extract_tasks(graph, target); },
+         py::arg("graph"), py::arg("target"));
   // Tuning runs without the GIL. Ctrl-C during it stops tuning (records stored so far are kept)
   // and then raises KeyboardInterrupt here.
   at.def("tune",
-         [](const std::vector<SearchTask>& tasks, int trials, const std::string& records, unsigned seed,
+         [](const std::vector<SearchTask>& tasks, int trials, const py::object& records, unsigned seed,
             const std::string& cost_model, int batch_size, bool verbose, int repeat, double min_repeat_seconds,
             double run_timeout_seconds, bool check_correctness, double time_budget_seconds, int confirm_top,
             double build_timeout_seconds) {
            TuneOptions options;
            options.trials = trials;
-           options.records_path = records;
+           std::shared_ptr<RecordStore> store = store_of(records, false);
+           options.store = store.get();
            options.seed = seed;
            options.cost_model = cost_model;
            options.batch_size = batch_size;
@@ -127,18 +138,19 @@ void bind_autotune(py::module_& m) {
          "(available, reason): whether CUDA candidates can run here, asked in a forked child so that this "
          "process never initialises the CUDA driver.");
   at.def("compile_with_records",
-         [](const relay::Graph& graph, const std::string& records, const std::string& target, const std::string& name,
+         [](const relay::Graph& graph, const py::object& records, const codegen::Target& target, const std::string& name,
             bool print_summary) {
            relay::CompileOptions options;
            options.target = target;
            options.name = name;
            options.print_summary = print_summary;
+           std::shared_ptr<RecordStore> store = store_of(records, true);
            py::gil_scoped_release release;
-           RecordScheduleProvider provider(records);
+           RecordScheduleProvider provider(*store);
            options.schedules = &provider;
            return relay::compile(graph, options);
          },
-         py::arg("graph"), py::arg("records"), py::arg("target") = "llvm", py::arg("name") = "tessel_module",
+         py::arg("graph"), py::arg("records"), py::arg("target"), py::arg("name") = "tessel_module",
          py::arg("print_summary") = true);
 }
 

@@ -22,14 +22,27 @@ using codegen::Target;
 void bind_codegen(py::module_& m) {
   py::module_ cg = m.def_submodule("codegen", "The LLVM CPU code generator.");
 
-  py::class_<Target>(cg, "Target", "Where code runs: LLVM triple, CPU and features.")
+  py::class_<Target>(cg, "Target", "Where code runs: kind, CPU, hardware parameters (codegen/target.h).")
       .def_static("parse", &Target::parse, py::arg("text"),
-                  "Parses 'llvm [-mtriple=T] [-mcpu=C] [-mattr=+a,-b]'; plain 'llvm' is the host.")
+                  "Parses 'llvm [-mtriple=T] [-mcpu=C] [-mattr=+a,-b]' (plain 'llvm' is the host) or "
+                  "'cuda [-arch=sm_XX] [-fast-math]'.")
       .def_static("host", &Target::host, "The machine this process runs on.")
+      .def_property_readonly("kind", &Target::kind_name)
+      .def_property_readonly("is_cuda", &Target::is_cuda)
       .def_readonly("triple", &Target::triple)
       .def_readonly("cpu", &Target::cpu)
       .def_readonly("features", &Target::features)
       .def_readonly("vector_bits", &Target::vector_bits)
+      .def_readonly("vector_registers", &Target::vector_registers)
+      .def_readonly("num_cores", &Target::num_cores)
+      .def_readonly("l1_bytes", &Target::l1_bytes)
+      .def_readonly("l2_bytes", &Target::l2_bytes)
+      .def_readonly("l3_bytes", &Target::l3_bytes)
+      .def_property_readonly("cuda_arch", [](const Target& t) -> py::object {
+        return t.is_cuda() ? py::object(py::str(t.cuda.arch)) : py::object(py::none());
+      })
+      .def_property_readonly("max_threads_per_block", [](const Target& t) { return t.gpu.max_threads_per_block; })
+      .def_readonly("cuda", &Target::cuda, "The CUDA part (arch, fast math) of a CUDA target.")
       .def("runs_on_host", &Target::runs_on_host, "True when code for this target can run in this process.")
       .def("has_feature", &Target::has_feature, py::arg("name"))
       .def("__eq__", [](const Target& a, py::handle b) { return py::isinstance<Target>(b) && a == b.cast<Target>(); },

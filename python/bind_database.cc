@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tessel/autotune/database.h"
+#include "tessel/autotune/record_store.h"
 #include "tessel/ir/error.h"
 
 namespace py = pybind11;
@@ -20,6 +21,7 @@ namespace py = pybind11;
 namespace {
 
 using tessel::autotune::Database;
+using tessel::autotune::RecordStore;
 using tessel::autotune::TuningRecord;
 
 py::dict record_to_dict(const TuningRecord& r) {
@@ -51,6 +53,47 @@ void bind_database(py::module_& m) {
   py::module_ at = m.def_submodule("autotune", "Auto-scheduler: search tasks, tuning, records.");
   at.def("default_database_path", &default_database_path);
   at.def("is_jsonl_path", &is_jsonl_path, py::arg("path"));
+  // The open record store (database or JSON lines) that one command hands to everything it does.
+  py::class_<RecordStore, std::shared_ptr<RecordStore>>(at, "RecordStore")
+      .def_static("open",
+                  [](const std::string& path, bool read_only) {
+                    py::gil_scoped_release release;
+                    return std::shared_ptr<RecordStore>(RecordStore::open(path, read_only));
+                  },
+                  py::arg("path"), py::arg("read_only") = false)
+      .def_static("opened_count", &RecordStore::opened_count, "Stores opened (and validated) in this process.")
+      .def_property_readonly("path", &RecordStore::path)
+      .def_property_readonly("read_only", &RecordStore::read_only)
+      .def_property_readonly("is_database", &RecordStore::is_database)
+      .def_property_readonly("corrupt_lines", &RecordStore::corrupt_lines)
+      .def("count",
+           [](const RecordStore& store, const std::string& key, const std::string& target) {
+             py::gil_scoped_release release;
+             return store.count(key, target);
+           },
+           py::arg("workload_key") = "", py::arg("target") = "")
+      .def("records",
+           [](const RecordStore& store, const std::string& key, const std::string& target, int64_t limit) {
+             std::vector<TuningRecord> records;
+             {
+               py::gil_scoped_release release;
+               records = store.records(key, target, limit);
+             }
+             return records_to_list(records);
+           },
+           py::arg("workload_key") = "", py::arg("target") = "", py::arg("limit") = -1)
+      .def("best_records",
+           [](const RecordStore& store, const std::string& target) {
+             std::vector<TuningRecord> records;
+             {
+               py::gil_scoped_release release;
+               records = store.best_records(target);
+             }
+             return records_to_list(records);
+           },
+           py::arg("target") = "");
+  at.def("hardware_json", [](const tessel::codegen::Target& target) { return HardwareParams::for_target(target).to_json(); },
+         py::arg("target"), "The hardware parameters a record of this target stores (JSON object text).");
   py::class_<Database>(at, "Database")
       .def(py::init([](const std::string& path, bool read_only) {
              py::gil_scoped_release release;

@@ -15,7 +15,7 @@ void bind_export(py::module_& m) {
   using namespace tessel::codegen;
   m.def(
       "export_library",
-      [](const std::string& path, const std::string& target, const std::string& name, const std::vector<PrimFunc>& kernels,
+      [](const std::string& path, const Target& target, const std::string& name, const std::vector<PrimFunc>& kernels,
          const std::vector<int64_t>& storage_bytes,
          const std::vector<std::tuple<std::string, std::string, std::vector<int>, std::vector<int>>>& nodes,
          const std::vector<std::tuple<std::string, std::vector<int64_t>, std::string, int>>& inputs,
@@ -33,9 +33,8 @@ void bind_export(py::module_& m) {
           const auto* bytes = static_cast<const uint8_t*>(info.ptr);
           plan.constants.push_back({constant, storage, std::vector<uint8_t>(bytes, bytes + info.size * info.itemsize)});
         }
-        Target parsed = Target::parse(target);
         py::gil_scoped_release release;
-        export_library(plan, parsed, path);
+        export_library(plan, target, path);
       },
       py::arg("path"), py::arg("target"), py::arg("name"), py::arg("kernels"), py::arg("storage_bytes"), py::arg("nodes"),
       py::arg("inputs"), py::arg("outputs"), py::arg("constants"),

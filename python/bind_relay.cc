@@ -36,6 +36,16 @@ py::array to_numpy(const NDArray& array) {
   return result;
 }
 
+// A read-only numpy view of the array's storage (kept alive by the view), so that a graph's
+// weights reach Python without a copy and go back to compile() without another one.
+py::array read_only_view(const NDArray& array) {
+  auto* owner = new NDArray(array);
+  py::capsule keep(owner, [](void* p) { delete static_cast<NDArray*>(p); });
+  py::array view(py::dtype(array.dtype().to_string()), array.shape(), {}, array.data(), keep);
+  view.attr("setflags")(py::arg("write") = false);
+  return view;
+}
+
 // (name, kind, value) with kind one of int, float, bool, str, ints, floats.
 Attrs to_attrs(const std::vector<std::tuple<std::string, std::string, py::object>>& items) {
   Attrs attrs;
@@ -84,10 +94,16 @@ void bind_relay(py::module_& m) {
       .def("type_of", [](const Graph& g, Value v) { return type_tuple(g.type_of(v)); })
       .def("params", [](const Graph& g) {
         py::dict params;
-        for (const auto& [name, value] : g.params()) params[py::str(name)] = to_numpy(value);
+        for (const auto& [name, value] : g.params()) params[py::str(name)] = read_only_view(value);
         return params;
       })
       .def("set_param", [](Graph& g, const std::string& name, const py::array& value) { g.set_param(name, to_ndarray(value)); })
+      .def("holds_param", [](const Graph& g, const std::string& name, const py::array& value) {
+        auto params = g.params();
+        auto it = params.find(name);
+        return it != params.end() && it->second.data() == value.data() &&
+               static_cast<int64_t>(value.nbytes()) == it->second.byte_size();
+      }, py::arg("name"), py::arg("value"), "Whether `value` is the param's own storage (a view from params()).")
       .def_property_readonly("num_calls", &Graph::num_calls)
       .def_property_readonly("num_nodes", [](const Graph& g) { return g.nodes().size(); })
       .def("input_names", [](const Graph& g) {
@@ -139,6 +155,8 @@ void bind_relay(py::module_& m) {
       .def_property_readonly("num_kernel_calls", [](const CompiledModule& c) { return c.plan.nodes.size(); })
       .def_property_readonly("num_kernels", [](const CompiledModule& c) { return c.plan.kernels.size(); })
       .def_property_readonly("num_tuned", &CompiledModule::num_tuned)
+      .def_property_readonly("num_tuned_to_default", &CompiledModule::num_tuned_to_default)
+      .def_property_readonly("target", [](const CompiledModule& c) { return c.target; })
       .def_property_readonly("graph", [](const CompiledModule& c) { return c.graph; })
       .def_property_readonly("fusion", [](const CompiledModule& c) { return c.fusion.to_string(c.graph); })
       .def_property_readonly("kernel_calls", [](const CompiledModule& c) {
@@ -146,13 +164,13 @@ void bind_relay(py::module_& m) {
         for (const auto& node : c.plan.nodes) kernels.push_back(node.kernel);
         return kernels;
       });
-  relay.def("compile", [](const Graph& g, const std::string& target, const std::string& name, bool print_summary) {
+  relay.def("compile", [](const Graph& g, const codegen::Target& target, const std::string& name, bool print_summary) {
     CompileOptions options;
     options.target = target;
     options.name = name;
     options.print_summary = print_summary;
     py::gil_scoped_release release;
     return compile(g, options);
-  }, py::arg("graph"), py::arg("target") = "llvm", py::arg("name") = "tessel_module", py::arg("print_summary") = true);
+  }, py::arg("graph"), py::arg("target"), py::arg("name") = "tessel_module", py::arg("print_summary") = true);
 }
 #endif  // TESSEL_HAVE_CODEGEN

@@ -13,13 +13,11 @@
 #include "bind_common.h"
 #include "tessel/ir/error.h"
 #include "tessel/ir/printer.h"
+#include "tessel/relay_like/compile.h"
 #include "tessel/te/ops/common.h"
 #include "tessel/te/schedule.h"
 #include "tessel/te/tensor.h"
-#if __has_include("tessel/te/workload_key.h")
 #include "tessel/te/workload_key.h"
-#define TESSEL_HAVE_WORKLOAD_KEY 1
-#endif
 
 namespace tessel::python {
 
@@ -460,19 +458,15 @@ void bind_schedule(py::module_& m) {
           return te::lower_schedule(s, to_tensors(args, "lower arguments"), name, run_pipeline);
         }, py::arg("schedule"), py::arg("args"), py::arg("name"), py::arg("run_pipeline") = true,
         "Lowers to a loop-IR function with args as its parameters.");
-  m.def("default_schedule", [](py::handle outputs, int vector_bits, int num_cores) {
-          te::ops::ScheduleTarget target;
-          target.vector_bits = vector_bits;
-          target.num_cores = num_cores;
-          return std::make_shared<Schedule>(te::ops::default_schedule(to_tensors(outputs, "default_schedule"), target));
-        }, py::arg("outputs"), py::arg("vector_bits") = 512, py::arg("num_cores") = 2,
-        "The operator library's default CPU schedule for the outputs.");
-#if TESSEL_HAVE_WORKLOAD_KEY
+  m.def("default_schedule", [](py::handle outputs, const codegen::Target& target) {
+          return std::make_shared<Schedule>(te::ops::default_schedule(to_tensors(outputs, "default_schedule"),
+                                                                      relay::default_schedule_target(target)));
+        }, py::arg("outputs"), py::arg("target"),
+        "The operator library's default schedule for the outputs on the target (what compile falls back to).");
   m.def("workload_key", [](py::handle outputs) { return te::workload_key(to_tensors(outputs, "workload_key")); },
         py::arg("outputs"), "Structural identity of the DAG: equal for equal computations whatever the names.");
   m.def("workload_text", [](py::handle outputs) { return te::workload_text(to_tensors(outputs, "workload_text")); },
         py::arg("outputs"), "The canonical text the workload key hashes.");
-#endif
 }
 
 }  // namespace

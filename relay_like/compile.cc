@@ -1,8 +1,7 @@
-// Graph -> deployable module. Each fused group becomes one TE compute DAG (its calls lowered in
-// order, values from outside the group as placeholders), keyed by te::workload_key; each distinct
-// key is scheduled once (provider steps, else te::ops::default_schedule) and lowered to one
-// kernel. The execution plan has one storage per graph input, constant and group output; graph
-// outputs that no kernel writes (an input, a constant, or a value returned twice) get a copy.
+// Graph -> deployable module. The graph's workload partition (partition.cc) gives the distinct
+// kernels and the calls in order; each workload is scheduled once (provider steps for its key,
+// else te::ops::default_schedule) and lowered to one kernel. The execution plan has one storage
+// per graph input, constant and call output; an output copy's storage is the module output.
 #include "tessel/relay_like/compile.h"
 
 #include <iostream>
@@ -12,7 +11,6 @@
 #include "tessel/codegen/export_cuda.h"
 #include "tessel/ir/error.h"
 #include "tessel/relay_like/op.h"
-#include "tessel/runtime/parallel.h"
 #include "tessel/te/ops/common.h"
 #include "tessel/te/workload_key.h"
 
@@ -31,66 +29,32 @@ std::string CompiledModule::summary() const {
   return os.str();
 }
 
+int CompiledModule::num_tuned_to_default() const {
+  int n = 0;
+  for (const CompiledWorkload& w : workloads) n += w.tuned_to_default ? 1 : 0;
+  return n;
+}
+
 void CompiledModule::export_library(const std::string& path) const {
-  if (cuda) {
-    codegen::export_cuda_library(plan, *cuda, path);
+  if (target.is_cuda()) {
+    codegen::export_cuda_library(plan, target.cuda, path);
   } else {
     codegen::export_library(plan, target, path);
   }
 }
 
-GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const FusionPlan& fusion) {
-  std::map<Value, te::Tensor> tensors;
-  std::map<const te::TensorNode*, Value> placeholder_value;
-  int group_index = fusion.group_of[static_cast<size_t>(group.root)];
-  for (int n : group.nodes) {
-    const Node& node = graph.node(n);
-    std::vector<te::Tensor> inputs;
-    for (const Value& input : node.inputs) {
-      auto it = tensors.find(input);
-      if (it == tensors.end()) {
-        internal_check(fusion.group_of[static_cast<size_t>(input.node)] != group_index)
-            << "node %" << input.node << " used before it was lowered";
-        std::string name = "p";  // appended, not "p" + ..., which trips GCC 12's -Wrestrict
-        name += std::to_string(placeholder_value.size());
-        te::Tensor p = placeholder_of(graph.type_of(input), name);
-        placeholder_value[p.get()] = input;
-        it = tensors.emplace(input, p).first;
-      }
-      inputs.push_back(it->second);
-    }
-    std::vector<te::Tensor> outputs = lower_call(node, inputs);
-    internal_check(outputs.size() == node.types.size()) << node.op << " lowered to the wrong number of outputs";
-    for (size_t k = 0; k < outputs.size(); ++k) tensors[Value{n, static_cast<int>(k)}] = outputs[k];
+te::ops::ScheduleTarget default_schedule_target(const codegen::Target& target) {
+  te::ops::ScheduleTarget t;
+  if (target.is_cuda()) {
+    t.kind = "cuda";
+    t.max_threads_per_block = target.gpu.max_threads_per_block;
+    return t;
   }
-  GroupDag dag;
-  const Node& root = graph.node(group.root);
-  for (size_t k = 0; k < root.types.size(); ++k) dag.outputs.push_back(tensors.at(Value{group.root, static_cast<int>(k)}));
-  // Placeholders in the DAG's own deterministic order, so that equal workloads take their
-  // arguments in the same order.
-  for (const te::Tensor& t : te::post_dfs_tensors(dag.outputs)) {
-    auto it = placeholder_value.find(t.get());
-    if (it == placeholder_value.end()) continue;
-    dag.args.push_back(t);
-    dag.arg_values.push_back(it->second);
-  }
-  dag.args.insert(dag.args.end(), dag.outputs.begin(), dag.outputs.end());
-  return dag;
-}
-
-bool is_cuda_target(const std::string& text) {
-  std::istringstream in(text);
-  std::string kind;
-  in >> kind;
-  return kind == "cuda";
-}
-
-Graph optimize_for_gpu(const Graph& graph) {
-  Graph current = graph;
-  for (const GraphPass& pass : default_pipeline()) {
-    if (pass.name != "alter_layout") current = pass.run(current);
-  }
-  return current;
+  t.kind = "llvm";
+  t.vector_bits = target.vector_bits;
+  t.vector_registers = target.vector_registers;
+  t.num_cores = target.num_cores;
+  return t;
 }
 
 namespace {
@@ -115,24 +79,13 @@ std::string storage_name(const Graph& graph, Value value) {
 
 CompiledModule compile(const Graph& input_graph, const CompileOptions& options) {
   CompiledModule module;
-  const bool gpu = is_cuda_target(options.target);
-  if (gpu) {
-    module.cuda = codegen::CudaTarget::parse(options.target);
-    module.target = codegen::Target::host();
-  } else {
-    module.target = codegen::Target::parse(options.target);
-  }
-  if (options.optimize) module.graph = gpu ? optimize_for_gpu(input_graph) : optimize(input_graph);
-  else module.graph = input_graph;
+  module.target = options.target;
+  const bool gpu = module.target.is_cuda();
+  WorkloadPartition partition = partition_workloads(input_graph, module.target, options.optimize);
+  module.graph = partition.graph;
+  module.fusion = partition.fusion;
   const Graph& graph = module.graph;
-  module.fusion = fuse_ops(graph);
-
-  te::ops::ScheduleTarget schedule_target;
-  schedule_target.kind = gpu ? "cuda" : "llvm";
-  schedule_target.vector_bits = module.target.vector_bits;
-  schedule_target.num_cores = std::max(1, static_cast<int>(tessel_num_threads()));
-  // What the kernel being compiled computes, for GPU error messages.
-  std::string current_ops;
+  const te::ops::ScheduleTarget schedule_target = default_schedule_target(module.target);
 
   codegen::ExecutionPlan& plan = module.plan;
   plan.name = options.name;
@@ -155,92 +108,87 @@ CompiledModule compile(const Graph& input_graph, const CompileOptions& options) 
     }
   }
 
-  // Which group root outputs are graph outputs: those storages are the module's outputs.
-  std::map<std::string, int> kernel_of_key;
-  auto add_kernel = [&](const std::vector<te::Tensor>& outputs, const std::vector<te::Tensor>& args,
-                        const std::string& base_name) -> std::string {
-    std::string key = te::workload_key(outputs);
-    auto found = kernel_of_key.find(key);
-    if (found != kernel_of_key.end()) {
-      module.workloads[static_cast<size_t>(found->second)].uses++;
-      return module.workloads[static_cast<size_t>(found->second)].kernel;
-    }
-    CompiledWorkload workload;
-    workload.kernel = base_name + "_" + std::to_string(module.workloads.size());
-    workload.workload_key = key;
-    workload.uses = 1;
-    std::optional<te::Schedule> schedule;
-    if (options.schedules != nullptr) {
-      auto steps = gpu ? options.schedules->find_cuda(key, *module.cuda) : options.schedules->find(key, module.target);
-      if (steps) {
-        schedule.emplace(te::create_schedule(outputs));
-        schedule->replay(*steps);
-        workload.tuned = true;
+  // One kernel per workload: the provider's steps for its key, else the default schedule.
+  for (size_t w = 0; w < partition.workloads.size(); ++w) {
+    const Workload& workload = partition.workloads[w];
+    CompiledWorkload compiled;
+    compiled.kernel = workload.name + "_" + std::to_string(w);
+    compiled.workload_key = workload.key;
+    compiled.name = workload.name;
+    compiled.uses = workload.uses;
+    std::optional<std::vector<te::Step>> steps;
+    if (options.schedules != nullptr) steps = options.schedules->find(workload.key, module.target);
+    compiled.tuned = steps.has_value();
+    auto lower_workload = [&] {
+      te::Schedule fallback = te::ops::default_schedule(workload.outputs, schedule_target);
+      if (!steps) {
+        plan.kernels.push_back(te::lower_schedule(fallback, workload.args, compiled.kernel));
+        return;
       }
-    }
+      te::Schedule tuned = te::create_schedule(workload.outputs);
+      tuned.replay(*steps);
+      compiled.tuned_to_default = fallback.steps() == *steps;
+      plan.kernels.push_back(te::lower_schedule(tuned, workload.args, compiled.kernel));
+    };
     if (gpu) {
       // Schedule, lower and generate CUDA now, so that an op the GPU path cannot run is reported
       // by name here rather than at export.
       try {
-        if (!schedule) schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
-        plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
-        codegen::generate_cuda({plan.kernels.back()}, *module.cuda);
+        lower_workload();
+        codegen::generate_cuda({plan.kernels.back()}, module.target.cuda);
       } catch (const CompileError& error) {
-        user_error() << "cannot compile " << workload.kernel << " (ops: " << current_ops << ") for "
-                     << module.cuda->to_string() << ": " << error.what();
+        std::string ops = "copy";
+        for (const WorkloadCall& call : partition.calls) {
+          if (call.workload == static_cast<int>(w) && call.group >= 0) {
+            ops = group_ops(graph, partition.fusion.groups[static_cast<size_t>(call.group)]);
+            break;
+          }
+        }
+        user_error() << "cannot compile " << compiled.kernel << " (ops: " << ops << ") for "
+                     << module.target.to_string() << ": " << error.what();
       }
     } else {
-      if (!schedule) schedule.emplace(te::ops::default_schedule(outputs, schedule_target));
-      plan.kernels.push_back(te::lower_schedule(*schedule, args, workload.kernel));
+      lower_workload();
     }
-    kernel_of_key.emplace(key, static_cast<int>(module.workloads.size()));
-    module.workloads.push_back(workload);
-    return workload.kernel;
-  };
-
-  int call_index = 0;
-  for (const FusedGroup& group : module.fusion.groups) {
-    GroupDag dag = build_group_dag(graph, group, module.fusion);
-    current_ops = group_ops(graph, group);
-    std::string kernel = add_kernel(dag.outputs, dag.args, group_name(graph, group));
-    codegen::PlanNode call;
-    call.name = kernel + "_call" + std::to_string(call_index++);
-    call.kernel = kernel;
-    for (const Value& v : dag.arg_values) call.inputs.push_back(storage.at(v));
-    const Node& root = graph.node(group.root);
-    for (size_t k = 0; k < root.types.size(); ++k) {
-      Value out{group.root, static_cast<int>(k)};
-      storage[out] = new_storage(root.types[k]);
-      call.outputs.push_back(storage[out]);
-    }
-    plan.nodes.push_back(std::move(call));
+    module.workloads.push_back(std::move(compiled));
   }
 
-  // Outputs: a kernel-written storage the first time; otherwise a copy kernel writes a new one.
-  std::map<int, bool> returned;
+  // The calls in order; a group's outputs get new storages, an output copy writes a new storage
+  // that becomes the module output.
+  std::map<int, int> output_storage;  // graph output index -> storage, for the copies
+  for (size_t c = 0; c < partition.calls.size(); ++c) {
+    const WorkloadCall& call = partition.calls[c];
+    codegen::PlanNode node;
+    node.kernel = module.workloads[static_cast<size_t>(call.workload)].kernel;
+    node.name = node.kernel + "_call" + std::to_string(c);
+    for (const Value& v : call.inputs) node.inputs.push_back(storage.at(v));
+    if (call.group >= 0) {
+      for (const Value& out : call.outputs) {
+        storage[out] = new_storage(graph.type_of(out));
+        node.outputs.push_back(storage[out]);
+      }
+    } else {
+      int out = new_storage(graph.type_of(call.inputs[0]));
+      output_storage[call.graph_output] = out;
+      node.outputs.push_back(out);
+    }
+    plan.nodes.push_back(std::move(node));
+  }
   for (size_t i = 0; i < graph.outputs().size(); ++i) {
     Value value = graph.outputs()[i];
     const TensorType& type = graph.type_of(value);
-    int source = storage.at(value);
-    bool written_by_kernel = graph.node(value.node).kind == NodeKind::kCall;
-    int out_storage = source;
-    if (!written_by_kernel || returned[source]) {
-      te::Tensor in = placeholder_of(type, "p0");
-      te::Tensor copy = te::compute(
-          in.shape(), [&](const std::vector<Var>& idx) { return in(std::vector<Expr>(idx.begin(), idx.end())); }, "copy",
-          "elemwise");
-      current_ops = "copy";
-      std::string kernel = add_kernel({copy}, {in, copy}, "copy");
-      out_storage = new_storage(type);
-      plan.nodes.push_back({kernel + "_call" + std::to_string(call_index++), kernel, {source}, {out_storage}});
-    }
-    returned[source] = true;
+    auto copy = output_storage.find(static_cast<int>(i));
+    int out_storage = copy != output_storage.end() ? copy->second : storage.at(value);
     std::string name = graph.outputs().size() == 1 ? "output" : "output" + std::to_string(i);
     plan.outputs.push_back({name, type.shape, type.dtype.to_string(), out_storage});
   }
   if (options.print_summary) {
     std::cout << "[tessel] compiled " << plan.nodes.size() << " kernel calls (" << module.workloads.size()
               << " distinct kernels): " << module.summary() << std::endl;
+    if (int n = module.num_tuned_to_default()) {
+      std::cout << "[tessel] " << n << " of the tuned workloads keep their default schedule: tuning measured it, "
+                << "and nothing the search found was faster" << std::endl;
+    }
   }
   codegen::validate_plan(plan);
   return module;

@@ -1,6 +1,7 @@
-// Target strings for the LLVM backend: "llvm [-mtriple=T] [-mcpu=C] [-mattr=+a,-b]". Features
-// are stored as the difference from the CPU's defaults (usually empty for the host), and queried
-// through LLVM's subtarget tables, so "llvm -mcpu=znver4" knows it has AVX-512.
+// The Target value (include/tessel/codegen/target.h): parsing "llvm ..." and "cuda ..." strings,
+// the host, and the hardware parameters derived from them. CPU features are stored as the
+// difference from the CPU's defaults (usually empty for the host), and queried through LLVM's
+// subtarget tables, so "llvm -mcpu=znver4" knows it has AVX-512.
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "tessel/codegen/host.h"
 #include "tessel/codegen/llvm.h"
 #include "tessel/ir/error.h"
+#include "tessel/runtime/parallel.h"
 
 namespace tessel::codegen {
 
@@ -60,8 +62,18 @@ int vector_bits_of(const std::string& triple, const std::set<std::string>& enabl
   return 128;  // SSE, NEON and the rest
 }
 
+// Architectural vector registers: zmm0-31 with AVX-512 (x86-64), v0-v31 on AArch64, 16 (xmm/ymm
+// on x86-64, q0-q15 on 32-bit ARM) elsewhere.
+int vector_registers_of(const std::string& triple, const std::set<std::string>& enabled) {
+  llvm::Triple parsed(triple);
+  if (parsed.isX86()) return parsed.isArch64Bit() && enabled.count("avx512f") ? 32 : 16;
+  if (parsed.isAArch64()) return 32;
+  return 16;
+}
+
 // Validates the CPU and the features (before LLVM sees them: it would print warnings and ignore
-// them) and derives the vector width.
+// them) and derives the vector width and register count. Cores and caches: the host's when the
+// CPU is the host's architecture (code for it runs here), else the struct's defaults.
 void finish_target(Target* target) {
   auto base = subtarget_info(target->triple, "", "");
   user_check(target->cpu == "generic" || base->isCPUStringValid(target->cpu))
@@ -73,7 +85,16 @@ void finish_target(Target* target) {
         << " (write features as +name or -name, e.g. -mattr=+avx2,-avx512f)";
   }
   auto info = subtarget_info(target->triple, target->cpu, target->features);
-  target->vector_bits = vector_bits_of(target->triple, enabled_features(*info));
+  std::set<std::string> enabled = enabled_features(*info);
+  target->vector_bits = vector_bits_of(target->triple, enabled);
+  target->vector_registers = vector_registers_of(target->triple, enabled);
+  target->num_cores = std::max(1, static_cast<int>(tessel_num_threads()));
+  if (llvm::Triple(target->triple).getArch() == llvm::Triple(host_cpu().triple).getArch()) {
+    const HostCpu& host = host_cpu();
+    if (host.l1_bytes > 0) target->l1_bytes = host.l1_bytes;
+    if (host.l2_bytes > 0) target->l2_bytes = host.l2_bytes;
+    if (host.l3_bytes > 0) target->l3_bytes = host.l3_bytes;
+  }
 }
 
 // Host features as a difference from what LLVM assumes for the host CPU name.
@@ -108,11 +129,37 @@ Target Target::host() {
   return host;
 }
 
+GpuLimits gpu_limits_for(const CudaTarget& target) {
+  const std::string& arch = target.arch;
+  int version = 0;
+  if (arch.rfind("sm_", 0) == 0 || arch.rfind("compute_", 0) == 0) {
+    std::string digits;
+    for (char ch : arch.substr(arch.find('_') + 1)) {
+      if (ch < '0' || ch > '9') break;
+      digits += ch;
+    }
+    if (!digits.empty() && digits.size() < 6) version = std::stoi(digits);
+  }
+  user_check(version >= 50) << "GPU limits: arch '" << arch << "' is not a CUDA arch of sm_50 or later";
+  // Maxwell through Hopper (and Blackwell) agree on every number GpuLimits holds.
+  return GpuLimits{};
+}
+
 Target Target::parse(const std::string& text) {
   std::istringstream stream(text);
   std::string kind;
   stream >> kind;
-  user_check(kind == "llvm") << "target '" << text << "' is not an LLVM CPU target (expected \"llvm [options]\")";
+  if (kind == "cuda") {
+    // The host compiles and launches the kernels; the GPU part comes from the CUDA options.
+    Target target = host();
+    target.kind = TargetKind::kCuda;
+    target.cuda = CudaTarget::parse(text);
+    target.gpu = gpu_limits_for(target.cuda);
+    return target;
+  }
+  user_check(kind == "llvm") << "target '" << text
+                             << "' is neither an LLVM CPU target nor a CUDA one (expected \"llvm [options]\" or "
+                                "\"cuda [-arch=sm_XX]\")";
   std::string triple, cpu, attributes;
   std::string option;
   while (stream >> option) {
@@ -152,6 +199,7 @@ bool Target::has_feature(const std::string& name) const {
 }
 
 std::string Target::to_string() const {
+  if (is_cuda()) return cuda.to_string();
   std::string text = "llvm -mtriple=" + triple + " -mcpu=" + cpu;
   if (!features.empty()) text += " -mattr=" + features;
   return text;

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "TesselError", "InternalError", "host_target", "num_threads", "native_available",
-    "lower", "build", "te", "ops", "relay", "compile",
+    "lower", "build", "te", "ops", "relay", "compile", "Target",
 ]
 
 try:
@@ -79,7 +79,8 @@ def num_threads() -> int:
     return int(_native().num_threads())
 
 
-from tessel.build_module import build, lower  # noqa: E402  (needs TesselError and _native above)
+from tessel.target import Target  # noqa: E402  (needs TesselError and _native above)
+from tessel.build_module import build, lower  # noqa: E402
 from tessel import relay  # noqa: E402
 from tessel.compiler import compile  # noqa: E402,A001
 
@@ -88,7 +89,7 @@ if _tessel is not None:
 
 # Submodules that pull in more (numpy-heavy or optional) dependencies load on first use, so that
 # `tessel.frontend.from_onnx(...)` and `tessel.runtime.load(...)` work after a plain `import tessel`.
-_LAZY_SUBMODULES = ("frontend", "runtime", "autotune", "deploy", "ops", "te")
+_LAZY_SUBMODULES = ("frontend", "runtime", "autotune", "ops", "te")
 
 
 def __getattr__(name: str) -> Any:

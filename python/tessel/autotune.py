@@ -10,26 +10,25 @@ Without ``records`` or ``db`` the default database is used: ``$TESSEL_DB``, else
 ``~/.cache/tessel/tuning.db``. A path ending in ``.jsonl``/``.json`` is a JSON-lines file, any other
 path an SQLite database.
 
-Targets are LLVM target strings ("llvm", "llvm -mcpu=...") or CUDA ones ("cuda", "cuda -arch=sm_80"):
-CUDA tasks search GPU schedules, their records are keyed by "cuda -arch=..." and never mix with CPU
-ones, and tuning them needs an NVIDIA GPU and its driver (without one ``tune`` raises TesselError
-before it starts).
+Targets are :class:`tessel.Target` values or their text, LLVM ("llvm", "llvm -mcpu=...") or CUDA
+("cuda", "cuda -arch=sm_80"), parsed once here: CUDA tasks search GPU schedules, their records are
+keyed by "cuda -arch=..." and never mix with CPU ones, and tuning them needs an NVIDIA GPU and its
+driver (without one ``tune`` raises TesselError before it starts).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
 from tessel import TesselError
+from tessel.compiler import with_params
+from tessel.target import Target, TargetLike, canonical_target
 
 __all__ = [
     "Task", "extract_tasks", "tune", "compile", "task_table", "tuning_curve", "plot_tuning_curve",
-    "stored_records", "canonical_target", "is_cuda_target", "resolve_records_path", "default_database_path",
+    "stored_records", "canonical_target", "resolve_records_path", "default_database_path", "open_records",
 ]  # and Database (tessel.database.Database, loaded on first use)
 
 
@@ -69,35 +68,36 @@ def __getattr__(name: str) -> Any:
 
 
 def is_jsonl_path(path: str) -> bool:
-    """Whether ``path`` names a JSON-lines records file rather than a database."""
-    return str(path).endswith((".jsonl", ".json"))
+    """Whether ``path`` names a JSON-lines records file rather than a database (the native rule)."""
+    return bool(_native().is_jsonl_path(os.fspath(path)))
 
 
-def resolve_records_path(records: Optional[str] = None, db: Optional[str] = None) -> str:
+def resolve_records_path(records: Any = None, db: Any = None) -> str:
     """The records file or database a call works on: ``db``, else ``records``, else the default
-    database."""
-    if db is not None:
-        return os.fspath(db)
-    if records is not None:
-        return os.fspath(records)
-    return default_database_path()
+    database (an open record store gives its path)."""
+    chosen = db if db is not None else records
+    if chosen is None:
+        return default_database_path()
+    if isinstance(chosen, _native().RecordStore):
+        return str(chosen.path)
+    return os.fspath(chosen)
 
 
-def is_cuda_target(target: str) -> bool:
-    """Whether ``target`` names a CUDA target ("cuda", "cuda -arch=sm_80")."""
-    return isinstance(target, str) and target.split()[:1] == ["cuda"]
-
-
-def canonical_target(target: str) -> str:
-    """The full target string records are keyed by (``"llvm"`` becomes the host's triple, CPU and
-    features; ``"cuda"`` becomes ``"cuda -arch=sm_90"``). TesselError for a string that is not a
-    target."""
-    from tessel import _tessel
-    if not isinstance(target, str):
-        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
-    if is_cuda_target(target):
-        return str(_tessel.cuda.CudaTarget.parse(target))
-    return str(_tessel.codegen.Target.parse(target))
+def open_records(records: Any = None, db: Any = None, read_only: bool = False) -> Any:
+    """The record store a call works on, opened and validated once: ``db``, else ``records``
+    (each a path, or a store already open, which is returned as it is), else the default
+    database. A path ending in ``.jsonl``/``.json`` is a JSON-lines file, any other a database.
+    Pass the store on to every call of one command instead of the path, so that it is not opened
+    again."""
+    chosen = db if db is not None else records
+    if isinstance(chosen, _native().RecordStore):
+        return chosen
+    path = resolve_records_path(records, db)
+    if Path(path).is_dir():
+        raise TesselError(f"{path} is a directory, not a tuning database")
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return _native().RecordStore.open(path, read_only)
 
 
 class Task:
@@ -107,13 +107,14 @@ class Task:
         self._native = native
 
     @staticmethod
-    def from_compute(outputs: Any, target: str = "llvm", args: Optional[Sequence[Any]] = None,
+    def from_compute(outputs: Any, target: TargetLike = "llvm", args: Optional[Sequence[Any]] = None,
                      name: str = "") -> "Task":
-        """The task for the DAG ending in ``outputs`` on ``target`` (an LLVM or a CUDA target
-        string); ``args`` defaults to its placeholders (producer-first order) followed by the
-        outputs."""
+        """The task for the DAG ending in ``outputs`` on ``target`` (a :class:`tessel.Target` or
+        its text, LLVM or CUDA); ``args`` defaults to its placeholders (producer-first order)
+        followed by the outputs."""
+        parsed = Target.of(target)
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        return Task(_native().SearchTask(outs, list(args or []), target, name, 1.0))
+        return Task(_native().SearchTask(outs, list(args or []), parsed.native, name, 1.0))
 
     @property
     def workload_key(self) -> str:
@@ -125,8 +126,13 @@ class Task:
 
     @property
     def target(self) -> str:
-        """The full target string of this task's records."""
-        return self._native.target
+        """The canonical text of this task's target: the key of its records."""
+        return str(self._native.target)
+
+    @property
+    def target_value(self) -> Target:
+        """This task's target as a :class:`tessel.Target`."""
+        return Target._wrap(self._native.target)
 
     @property
     def is_cuda(self) -> bool:
@@ -146,70 +152,46 @@ class Task:
     def args(self) -> List[Any]:
         return list(self._native.args)
 
-    def best(self, records: Optional[str] = None) -> Optional[Tuple[str, float]]:
+    def best(self, records: Any = None) -> Optional[Tuple[str, float]]:
         """(steps JSON, mean seconds) of the best valid record for this task's workload and
-        target in ``records`` (a JSON-lines file or a database; default: the default database),
-        or None."""
-        return self._native.best_steps_json(resolve_records_path(records))
+        target in ``records`` (a path of a JSON-lines file or a database, or an open store;
+        default: the default database), or None."""
+        return self._native.best_steps_json(open_records(records, read_only=True))
 
-    def apply_best(self, records: Optional[str] = None) -> Tuple[Any, List[Any]]:
+    def apply_best(self, records: Any = None) -> Tuple[Any, List[Any]]:
         """The schedule of the best record (replayed onto this task's DAG) and the kernel arguments."""
-        path = resolve_records_path(records)
-        best = self.best(path)
+        store = open_records(records, read_only=True)
+        best = self.best(store)
         if best is None:
-            raise TesselError(f"no valid tuning record for task {self.name} ({self.workload_key}) in {path}")
+            raise TesselError(f"no valid tuning record for task {self.name} ({self.workload_key}) in {store.path}")
         return self._native.replay(best[0]), self.args
 
     def __repr__(self) -> str:
         return f"Task({self.name}, key={self.workload_key[:8]}, weight={self.weight:g})"
 
 
-def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
+def extract_tasks(graph: Any, params: Optional[Mapping[str, Any]] = None, target: TargetLike = "llvm",
                   verbose: bool = False) -> List[Task]:
-    """The distinct workloads of ``graph`` as the compiler will build them for ``target`` (for
-    CUDA: the GPU graph pipeline, GPU tasks), weighted by use. With ``verbose``, prints them as a
-    table (``task_table``)."""
-    if params:
-        graph = graph.copy()
-        for key, value in params.items():
-            graph.set_param(key, np.ascontiguousarray(value))
-    native_graph = getattr(graph, "_native", graph)
-    tasks = [Task(t) for t in _native().extract_tasks(native_graph, target)]
+    """The distinct workloads of ``graph`` as the compiler will build them for ``target`` (the
+    same workload partition; for CUDA: the GPU graph pipeline, GPU tasks), weighted by use. With
+    ``verbose``, prints them as a table (``task_table``)."""
+    parsed = Target.of(target)
+    tasks = [Task(t) for t in _native().extract_tasks(with_params(graph, params), parsed.native)]
     if verbose:
         print(task_table(tasks), flush=True)
     return tasks
 
 
-def stored_records(path: str, workload_keys: Optional[Sequence[str]] = None,
-                   target: Optional[str] = None) -> List[Dict[str, Any]]:
-    """The records in ``path`` (database or JSON lines; a missing file has none) in insertion
-    order, as dicts with at least ``workload_key``, ``target``, ``steps`` (the schedule, as JSON
-    text) and ``mean_seconds`` (inf for a failed measurement), optionally only those of
-    ``workload_keys`` and ``target``."""
+def stored_records(records: Any, workload_keys: Optional[Sequence[str]] = None,
+                   target: Optional[TargetLike] = None) -> List[Dict[str, Any]]:
+    """The records in ``records`` (a path of a database or a JSON-lines file, or an open store; a
+    missing file has none) in insertion order, as dicts with at least ``workload_key``,
+    ``target``, ``steps`` (the schedule, as JSON text) and ``mean_seconds`` (inf for a failed
+    measurement), optionally only those of ``workload_keys`` and ``target``."""
     keys = set(workload_keys) if workload_keys is not None else None
-    if not Path(path).exists():
-        return []
-    rows: List[Dict[str, Any]] = []
-    if is_jsonl_path(path):
-        with open(path, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                    costs = [float(c) for c in record.get("costs", [])]
-                    row = {"workload_key": str(record["workload_key"]), "task_name": record.get("task", ""),
-                           "target": str(record["target"]), "error": int(record.get("error", 0)),
-                           "costs": costs, "steps": json.dumps(record.get("steps"), sort_keys=True)}
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue  # corrupt or truncated line: the native loader skips it too
-                row["mean_seconds"] = (sum(costs) / len(costs)) if costs and row["error"] == 0 else math.inf
-                rows.append(row)
-    else:
-        database = _database_module()
-        if database is None:
-            raise TesselError(f"cannot read {path}: this build of tessel has no tuning database")
-        rows = list(database.Database(path, read_only=True).records())
-    return [r for r in rows if (keys is None or r["workload_key"] in keys)
-            and (target is None or r["target"] == target)]
+    store = open_records(records, read_only=True)
+    rows = list(store.records("", canonical_target(target)))
+    return [r for r in rows if keys is None or r["workload_key"] in keys]
 
 
 def _format_seconds(seconds: float) -> str:
@@ -218,7 +200,7 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
 
 
-def task_table(tasks: Sequence[Task], records: Optional[str] = None) -> str:
+def task_table(tasks: Sequence[Task], records: Any = None) -> str:
     """The tasks as a short table: index, name, weight, GFLOP, workload key, and with ``records``
     the stored measurements and best latency per task (what a resumed run starts from)."""
     stored: Dict[str, List[float]] = {}
@@ -238,19 +220,14 @@ def task_table(tasks: Sequence[Task], records: Optional[str] = None) -> str:
     return "\n".join(lines)
 
 
-def _native_tune_accepts(keyword: str) -> bool:
-    doc = getattr(_native().tune, "__doc__", "") or ""
-    return keyword in doc
-
-
-def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optional[str] = None,
-         db: Optional[str] = None, seed: int = 0, cost_model: str = "xgboost", batch_size: int = 16,
+def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Any = None,
+         db: Any = None, seed: int = 0, cost_model: str = "xgboost", batch_size: int = 16,
          verbose: bool = True, repeat: int = 3, min_repeat_seconds: float = 0.02,
          run_timeout_seconds: float = 10.0, check_correctness: bool = True,
          time_budget_seconds: float = 0.0, confirm_top: int = 3,
          build_timeout_seconds: float = 4.0) -> List[float]:
-    """Tunes ``tasks`` with a total budget of ``trials`` measurements into ``db`` (or ``records``;
-    default: the default database). Records already stored count, so running again resumes.
+    """Tunes ``tasks`` with a total budget of ``trials`` measurements into ``db`` (or ``records``:
+    a path or an open store, see :func:`open_records`; default: the default database). Records already stored count, so running again resumes.
     ``time_budget_seconds`` > 0 starts no new batch after that long. A candidate whose compilation
     takes longer than ``build_timeout_seconds``, or whose run takes longer than
     ``run_timeout_seconds``, is recorded as a timeout and costs that one trial. After the search, each task's
@@ -276,26 +253,16 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Optiona
         raise TesselError(f"tune: build_timeout_seconds must be positive, got {build_timeout_seconds}")
     if any(t.is_cuda for t in tasks) and hasattr(_native(), "check_measurable"):
         _native().check_measurable([t._native for t in tasks])
-    path = resolve_records_path(records, db)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    store = open_records(records, db)
     if verbose:
-        print(task_table(tasks, path), flush=True)
-    arguments: Dict[str, Any] = {}
-    if _native_tune_accepts("confirm_top"):
-        arguments["confirm_top"] = int(confirm_top)
-    if _native_tune_accepts("build_timeout_seconds"):
-        arguments["build_timeout_seconds"] = float(build_timeout_seconds)
-    if time_budget_seconds > 0:
-        if _native_tune_accepts("time_budget_seconds"):
-            arguments["time_budget_seconds"] = float(time_budget_seconds)
-        else:  # an older native build: the trial count alone bounds the run
-            print("[tessel] note: this build of tessel ignores the tuning time budget", flush=True)
-    return _native().tune([t._native for t in tasks], int(trials), path, int(seed), cost_model, int(batch_size),
+        print(task_table(tasks, store), flush=True)
+    return _native().tune([t._native for t in tasks], int(trials), store, int(seed), cost_model, int(batch_size),
                           bool(verbose), int(repeat), float(min_repeat_seconds), float(run_timeout_seconds),
-                          bool(check_correctness), **arguments)
+                          bool(check_correctness), float(time_budget_seconds), int(confirm_top),
+                          float(build_timeout_seconds))
 
 
-def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[str, Any]:
+def tuning_curve(tasks: Sequence[Task], records: Any = None) -> Dict[str, Any]:
     """How tuning progressed, from the stored records of ``tasks`` (their workloads, their target)
     in insertion order. Returns ``trials`` (1..n); ``per_task`` (each task's best mean seconds so
     far after each trial, inf until it has a valid record; a schedule counts with its latest
@@ -303,9 +270,8 @@ def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[s
     weight x best so far: the estimated model latency, nan until every task has a valid record);
     ``partial`` (the same sum over the tasks that have one) and ``covered`` (how many do)."""
     tasks = list(tasks)
-    path = resolve_records_path(records)
     index = {t.workload_key: i for i, t in enumerate(tasks)}
-    rows = stored_records(path, list(index), tasks[0].target if tasks else None)
+    rows = stored_records(open_records(records, read_only=True), list(index), tasks[0].target if tasks else None)
     best = [math.inf] * len(tasks)
     per_task: List[List[float]] = [[] for _ in tasks]
     estimate: List[float] = []
@@ -331,7 +297,7 @@ def tuning_curve(tasks: Sequence[Task], records: Optional[str] = None) -> Dict[s
             "names": [f"{i}: {t.name}" for i, t in enumerate(tasks)], "weights": [t.weight for t in tasks]}
 
 
-def plot_tuning_curve(tasks: Sequence[Task], path: Union[str, os.PathLike], records: Optional[str] = None,
+def plot_tuning_curve(tasks: Sequence[Task], path: Union[str, os.PathLike], records: Any = None,
                       title: str = "Tessel tuning curve") -> Dict[str, Any]:
     """Draws ``tuning_curve`` as a PNG at ``path`` (matplotlib, Agg backend): the estimated model
     latency against trials on top (dashed while only some tasks have a valid record: their sum),
@@ -374,20 +340,15 @@ def plot_tuning_curve(tasks: Sequence[Task], path: Union[str, os.PathLike], reco
     return curve
 
 
-def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",  # noqa: A001
-            records: Optional[str] = None, db: Optional[str] = None, name: str = "tessel_module",
+def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: TargetLike = "llvm",  # noqa: A001
+            records: Any = None, db: Any = None, name: str = "tessel_module",
             verbose: bool = True) -> Any:
     """``tessel.compile`` with the best tuning records of ``db`` (or ``records``; default: the
     default database) for ``target`` (LLVM or CUDA) applied; every other workload uses its default
     schedule.
     With ``verbose``, prints "N of M workloads tuned, K used default schedules"."""
     from tessel.compiler import CompiledModule
-    path = resolve_records_path(records, db)
-    if params:
-        graph = graph.copy()
-        for key, value in params.items():
-            graph.set_param(key, np.ascontiguousarray(value))
-    if not isinstance(target, str):
-        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
-    native_graph = getattr(graph, "_native", graph)
-    return CompiledModule(_native().compile_with_records(native_graph, path, target, name, verbose), target)
+    parsed = Target.of(target)
+    store = open_records(records, db, read_only=True)
+    return CompiledModule(_native().compile_with_records(with_params(graph, params), store, parsed.native, name,
+                                                         verbose))

@@ -19,6 +19,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, U
 import numpy as np
 
 from tessel import TesselError, _native
+from tessel.target import Target, TargetLike
 
 __all__ = ["lower", "build", "Module", "CudaModule", "ArgSpec", "BenchmarkResult", "empty", "ALIGNMENT"]
 
@@ -97,17 +98,6 @@ def _arg_specs(args: Sequence[Any], function_name: str) -> List[ArgSpec]:
             )
         specs.append(ArgSpec(tensor.name, tuple(shape), tensor.dtype, not tensor.op.is_placeholder))
     return specs
-
-
-def _parse_target(target: Any) -> Any:
-    codegen = getattr(_native(), "codegen", None)
-    if codegen is None:
-        raise TesselError("this build of tessel has no code generator (tessel_codegen)")
-    if isinstance(target, codegen.Target):
-        return target
-    if not isinstance(target, str):
-        raise TesselError(f"target must be a string such as 'llvm', not {type(target).__name__}")
-    return codegen.Target.parse(target)
 
 
 class Module:
@@ -225,10 +215,6 @@ class Module:
         return f"Module({self.entry_name}, target={self.target!r})"
 
 
-def _is_cuda_target(target: Any) -> bool:
-    return isinstance(target, str) and target.split()[:1] == ["cuda"]
-
-
 class CudaModule:
     """A function compiled for a CUDA GPU: CUDA C++ (``source("cuda")``), PTX (``source("ptx")``,
     through NVRTC, which needs the CUDA toolkit but no GPU), the lowered loop IR (``"tir"``) and
@@ -312,24 +298,20 @@ class CudaModule:
         return f"CudaModule({self.entry_name}, target={self.target!r})"
 
 
-def _build_cuda(schedule: Any, tensors: List[Any], target: str, name: str) -> CudaModule:
-    cuda = getattr(_native(), "cuda", None)
-    if cuda is None:
-        raise TesselError("this build of tessel has no CUDA code generator")
-    parsed = cuda.CudaTarget.parse(target)
+def _build_cuda(schedule: Any, tensors: List[Any], target: Target, name: str) -> CudaModule:
     specs = _arg_specs(tensors, name)
     func = lower(schedule, tensors, name)
-    if not cuda.has_thread_binding(func):
+    if not _native().cuda.has_thread_binding(func):
         raise TesselError(
             f"build {name} for {target}: no loop is bound to blockIdx/threadIdx, so the whole computation "
             "would run in one GPU thread; bind loops (stage.bind(axis, 'threadIdx.x')) or use the "
             "GPU default schedule"
         )
-    return CudaModule(func, parsed, specs, name)
+    return CudaModule(func, target.native.cuda, specs, name)
 
 
 def build(
-    schedule: Any, args: Sequence[Any], target: Union[str, Any] = "llvm", name: str = "default_function"
+    schedule: Any, args: Sequence[Any], target: TargetLike = "llvm", name: str = "default_function"
 ) -> Union[Module, CudaModule]:
     """Lowers the schedule and compiles it for target (``"llvm"`` = the host CPU;
     ``"llvm -mcpu=..."``, ``"llvm -mtriple=..."`` as in ``codegen.Target.parse``). For a target
@@ -342,10 +324,10 @@ def build(
     ``target="cuda"`` (``"cuda -arch=sm_90"``, ``-fast-math``) gives a :class:`CudaModule` whose
     ``source("cuda")`` is CUDA C++ and ``source("ptx")`` PTX; it needs loops bound to GPU thread
     axes and no GPU."""
+    parsed = Target.of(target)
     tensors = _tensors(args)
-    if _is_cuda_target(target):
-        return _build_cuda(schedule, tensors, target, name)
-    parsed = _parse_target(target)
+    if parsed.is_cuda:
+        return _build_cuda(schedule, tensors, parsed, name)
     specs = _arg_specs(tensors, name)
     func = lower(schedule, tensors, name)
-    return Module([func], parsed, specs, name)
+    return Module([func], parsed.native, specs, name)

@@ -68,9 +68,9 @@ def _open_database(path: Optional[str], must_exist: bool = True) -> Any:
     return Database(resolved, read_only=True)
 
 
-def _records_in(path: str, workload_keys: List[str], target: str) -> int:
+def _records_in(store: Any, workload_keys: List[str], target: Any) -> int:
     from tessel import autotune
-    return len(autotune.stored_records(path, workload_keys, target))
+    return len(autotune.stored_records(store, workload_keys, target))
 
 
 # ---- info, config, the matmul demo ---------------------------------------------------------------
@@ -185,17 +185,16 @@ def _load_model(path: str) -> Any:
 def _command_compile(args: argparse.Namespace) -> int:
     from tessel import autotune
 
-    autotune.canonical_target(args.target)  # a bad target is reported before the model is read
-    records = None if args.no_db else _database_path(args.db)
-    if records is not None and not autotune.is_jsonl_path(records) and Path(records).exists():
-        _open_database(records)  # a corrupt database is reported before compiling
+    target = tessel.Target(args.target)  # parsed once; a bad target is reported before the model is read
+    # Opened once, before the model is read: a corrupt database is reported first.
+    store = None if args.no_db else autotune.open_records(db=_database_path(args.db), read_only=True)
     graph, params = _load_model(args.model)
-    if records is None:
-        module = tessel.compile(graph, params, target=args.target, verbose=False)
+    if store is None:
+        module = tessel.compile(graph, params, target=target, verbose=False)
     else:
-        module = autotune.compile(graph, params, target=args.target, db=records, verbose=False)
+        module = autotune.compile(graph, params, target=target, db=store, verbose=False)
     module.export_library(args.output)
-    source = "default schedules only (--no-db)" if records is None else f"records: {records}"
+    source = "default schedules only (--no-db)" if store is None else f"records: {store.path}"
     print(f"{module.summary} ({source})")
     print(f"wrote {args.output}: {module.num_kernel_calls} kernel calls, {module.num_kernels} distinct kernels")
     return 0
@@ -219,30 +218,31 @@ def _command_tune(args: argparse.Namespace) -> int:
         raise TesselError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.plot:
         _check_plot_available()
-    target = autotune.canonical_target(args.target)
-    db_path = _database_path(args.db)
-    if not autotune.is_jsonl_path(db_path):
-        _open_database(db_path, must_exist=False)  # corrupt: reported now, and the file is not touched
+    target = tessel.Target(args.target)
+    # The record store is opened and validated once (a corrupt one is reported now and left
+    # untouched), then handed to everything below.
+    store = autotune.open_records(db=_database_path(args.db))
+    db_path = store.path
     graph, params = _load_model(args.model)
-    tasks = autotune.extract_tasks(graph, params, target=args.target)
+    tasks = autotune.extract_tasks(graph, params, target=target)
     keys = [t.workload_key for t in tasks]
-    before = _records_in(db_path, keys, target)
+    before = _records_in(store, keys, target)
     print(f"tuning {args.model} for {target}")
     print(f"database: {db_path} ({before} record(s) of these tasks already stored; they count toward --trials)",
           flush=True)
     start = time.perf_counter()
     try:
-        autotune.tune(tasks, trials=args.trials, db=db_path, seed=args.seed, batch_size=args.batch_size,
+        autotune.tune(tasks, trials=args.trials, db=store, seed=args.seed, batch_size=args.batch_size,
                       time_budget_seconds=args.time_budget or 0.0, verbose=True)
     except KeyboardInterrupt:
-        kept = _records_in(db_path, keys, target) - before
+        kept = _records_in(store, keys, target) - before
         print(f"{PROG}: interrupted; {kept} records kept in {db_path}", file=sys.stderr)
         return 130
-    after = _records_in(db_path, keys, target)
+    after = _records_in(store, keys, target)
     print(f"{after - before} new record(s) in {time.perf_counter() - start:.1f} s; {after} stored for this model's "
           f"tasks in {db_path}")
     if args.plot:
-        curve = autotune.plot_tuning_curve(tasks, args.plot, records=db_path,
+        curve = autotune.plot_tuning_curve(tasks, args.plot, records=store,
                                            title=f"Tessel tuning curve: {Path(args.model).name}")
         print(f"wrote the tuning curve ({len(curve['trials'])} trials) to {args.plot}")
     print(f"next: {PROG} compile {args.model} -o {Path(args.model).stem}.so --db {db_path}")
@@ -281,7 +281,7 @@ def _command_db_list(args: argparse.Namespace) -> int:
 def _command_db_best(args: argparse.Namespace) -> int:
     from tessel import autotune
 
-    target = autotune.canonical_target(args.target)
+    target = str(tessel.Target(args.target))
     database = _open_database(args.db)
     best = database.best_records(target)
     print(f"{database.path}: best records for {target}: {len(best)} workload(s)")
@@ -301,7 +301,7 @@ def _command_db_best(args: argparse.Namespace) -> int:
 def _command_db_export(args: argparse.Namespace) -> int:
     from tessel import autotune
 
-    target = autotune.canonical_target(args.target) if args.target else None
+    target = str(tessel.Target(args.target)) if args.target else None
     database = _open_database(args.db)
     written = database.export_jsonl(args.file, workload_key=args.workload, target=target)
     print(f"exported {written} record(s) from {database.path} to {args.file}")

@@ -16,8 +16,8 @@ from typing import Any, List, Mapping, Optional, Union
 
 import numpy as np
 
-from tessel import TesselError
 from tessel.relay import _native_relay
+from tessel.target import Target, TargetLike
 
 __all__ = ["compile", "CompiledModule"]
 
@@ -25,14 +25,13 @@ __all__ = ["compile", "CompiledModule"]
 class CompiledModule:
     """A compiled graph: kernels, execution plan and weights, ready to export."""
 
-    def __init__(self, native: Any, target: str = "llvm") -> None:
+    def __init__(self, native: Any) -> None:
         self._native = native
-        self._target = target
 
     @property
-    def target(self) -> str:
-        """The target string the module was compiled for ("llvm ...", "cuda -arch=sm_90", ...)."""
-        return self._target
+    def target(self) -> Target:
+        """The target the module was compiled for (equal to its text, e.g. ``== "cuda"``)."""
+        return Target._wrap(self._native.target)
 
     def export_library(self, path: Union[str, os.PathLike]) -> None:
         """Writes the module as one shared library (load it with ``tessel.runtime.load``)."""
@@ -42,6 +41,11 @@ class CompiledModule:
     def summary(self) -> str:
         """"N of M workloads tuned, K used default schedules"."""
         return str(self._native.summary())
+
+    @property
+    def num_tuned_to_default(self) -> int:
+        """Tuned workloads whose best measured schedule is their default one."""
+        return int(self._native.num_tuned_to_default)
 
     @property
     def num_kernel_calls(self) -> int:
@@ -69,25 +73,39 @@ class CompiledModule:
         return str(self._native.fusion)
 
 
-def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: str = "llvm",
+def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: TargetLike = "llvm",
             name: str = "tessel_module", verbose: bool = True, records: Optional[str] = None,
             db: Optional[str] = None) -> CompiledModule:  # noqa: A001
     """Compiles ``graph`` (from ``relay.GraphBuilder.finish`` or ``tessel.frontend.from_onnx``).
 
     ``params`` replace the graph's named constants of the same name (same shape and dtype);
-    ``target`` is an LLVM target string ("llvm", "llvm -mcpu=...") or a CUDA one ("cuda",
-    "cuda -arch=sm_90"). With ``records`` (or ``db``),
-    a tuning-record file, each workload uses its best record for this target. With ``verbose``,
-    prints how many workloads used tuned and default schedules.
+    ``target`` is a :class:`tessel.Target` or its text: an LLVM target ("llvm", "llvm -mcpu=...")
+    or a CUDA one ("cuda", "cuda -arch=sm_90"). With ``records`` (or ``db``), a tuning-record
+    file, each workload uses its best record for this target. With ``verbose``, prints how many
+    workloads used tuned and default schedules.
     """
+    parsed = Target.of(target)
     if records is not None or db is not None:
         from tessel import autotune
-        return autotune.compile(graph, params, target=target, records=records, db=db, name=name, verbose=verbose)
-    relay = _native_relay()
-    if params:
-        graph = graph.copy()
-        for key, value in params.items():
-            graph.set_param(key, np.ascontiguousarray(value))
-    if not isinstance(target, str):
-        raise TesselError(f"target must be a string such as 'llvm', got {target!r}")
-    return CompiledModule(relay.compile(graph, target=target, name=name, print_summary=verbose), target)
+        return autotune.compile(graph, params, target=parsed, records=records, db=db, name=name, verbose=verbose)
+    native_graph = with_params(graph, params)
+    return CompiledModule(_native_relay().compile(native_graph, target=parsed.native, name=name,
+                                                  print_summary=verbose))
+
+
+def with_params(graph: Any, params: Optional[Mapping[str, Any]]) -> Any:
+    """The native graph to compile: ``graph`` itself, or with ``params`` replacing its named
+    constants (a copy; the caller's graph is left alone). ``from_onnx`` returns the weights
+    inside the graph already, so passing its ``params`` back only checks that they match."""
+    native_graph = getattr(graph, "_native", graph)
+    if not params:
+        return native_graph
+    native_copy = getattr(graph, "_native", graph)
+    current = {name: value for name, value in params.items()
+               if not (isinstance(value, np.ndarray) and native_copy.holds_param(name, value))}
+    if not current:
+        return native_graph
+    copy = graph.copy()
+    for key, value in current.items():
+        copy.set_param(key, np.ascontiguousarray(value))
+    return getattr(copy, "_native", copy)

@@ -24,8 +24,9 @@ import json
 from typing import Any, Dict, Iterable, List, Optional
 
 from tessel import TesselError
+from tessel.target import canonical_target, record_key
 
-__all__ = ["Database", "default_database_path"]
+__all__ = ["Database", "default_database_path", "canonical_target"]
 
 
 def _native() -> Any:
@@ -40,31 +41,23 @@ def default_database_path() -> str:
     return _native().default_database_path()
 
 
-def canonical_target(target: Optional[str]) -> str:
-    """The full form of a target string as records store it ("llvm" -> the host's triple, CPU and
-    features); "" for None or "". A string the code generator cannot parse is returned unchanged."""
-    if not target:
-        return ""
-    from tessel import _tessel
-    codegen = getattr(_tessel, "codegen", None)
-    if codegen is None:
-        return target
-    try:
-        return str(codegen.Target.parse(target))
-    except (TesselError, ValueError):
-        return target
+def _hardware_of(target: str) -> Dict[str, Any]:
+    """The hardware parameters a record of ``target`` gets when it names none: the target's own."""
+    from tessel.target import Target
+    return json.loads(_native().hardware_json(Target(target).native))
 
 
 def _record_line(record: Dict[str, Any]) -> str:
     """A record dict as a line of the JSON-lines format (autotune/README.md)."""
     steps = record["steps"]
+    target = record_key(record["target"])
+    hardware = record.get("hardware") or _hardware_of(target)
     return json.dumps({
         "version": int(record.get("version", 1)),
         "workload_key": record["workload_key"],
         "task": record.get("task_name", ""),
-        "target": canonical_target(record["target"]),
-        # The C++ HardwareParams defaults when not given.
-        "hardware": record.get("hardware") or {"num_cores": 2, "vector_bits": 512},
+        "target": target,
+        "hardware": hardware,  # when not given: the target's own parameters
         "steps": json.loads(steps) if isinstance(steps, str) else steps,
         "costs": [float(c) for c in record.get("costs", [])],
         "error": int(record.get("error", 0)),
@@ -98,7 +91,7 @@ class Database:
 
     def count(self, workload_key: Optional[str] = None, target: Optional[str] = None) -> int:
         """Number of records (valid or not), optionally of one workload and/or one target."""
-        return int(self._native.count(workload_key or "", canonical_target(target)))
+        return int(self._native.count(workload_key or "", record_key(target)))
 
     def workloads(self) -> List[Dict[str, Any]]:
         """One dict per workload, in the order they were first stored: ``workload_key``,
@@ -114,22 +107,22 @@ class Database:
         most ``limit`` of them."""
         if limit is not None and limit < 0:
             raise TesselError(f"records: limit must be >= 0, got {limit}")
-        return list(self._native.records(workload_key or "", canonical_target(target),
+        return list(self._native.records(workload_key or "", record_key(target),
                                          -1 if limit is None else int(limit)))
 
     def best(self, workload_key: str, target: str) -> Optional[Dict[str, Any]]:
         """The valid record with the lowest mean cost for (workload, target), or None. Records of
         other targets never count."""
-        top = self._native.top_k(workload_key, canonical_target(target), 1)
+        top = self._native.top_k(workload_key, record_key(target), 1)
         return top[0] if top else None
 
     def top_k(self, workload_key: str, target: str, k: int) -> List[Dict[str, Any]]:
         """The ``k`` valid records with the lowest mean costs for (workload, target), best first."""
-        return list(self._native.top_k(workload_key, canonical_target(target), int(k)))
+        return list(self._native.top_k(workload_key, record_key(target), int(k)))
 
     def best_records(self, target: Optional[str] = None) -> List[Dict[str, Any]]:
         """The best valid record of every (workload, target) pair, of one target if given."""
-        return list(self._native.best_records(canonical_target(target)))
+        return list(self._native.best_records(record_key(target)))
 
     def add_records(self, records: Iterable[Dict[str, Any]]) -> None:
         """Stores records (dicts as :meth:`records` returns them; ``mean_seconds`` and
@@ -143,7 +136,7 @@ class Database:
     def export_jsonl(self, path: str, workload_key: Optional[str] = None, target: Optional[str] = None) -> int:
         """Writes the records (optionally of one workload and/or target) to ``path`` as JSON
         lines, replacing the file; returns the number of records written."""
-        return int(self._native.export_jsonl(str(path), workload_key or "", canonical_target(target)))
+        return int(self._native.export_jsonl(str(path), workload_key or "", record_key(target)))
 
     def import_jsonl(self, path: str) -> Dict[str, int]:
         """Adds the records of a JSON-lines file in one transaction. Returns counts:
@@ -153,11 +146,11 @@ class Database:
 
     def put_cost_model(self, target: str, model_name: str, blob: bytes) -> None:
         """Stores a cost-model snapshot, replacing older ones of the same target and name."""
-        self._native.put_cost_model(canonical_target(target), model_name, bytes(blob))
+        self._native.put_cost_model(record_key(target), model_name, bytes(blob))
 
     def latest_cost_model(self, target: str, model_name: str) -> Optional[bytes]:
         """The newest cost-model snapshot of (target, model name), or None."""
-        return self._native.latest_cost_model(canonical_target(target), model_name)
+        return self._native.latest_cost_model(record_key(target), model_name)
 
     def __repr__(self) -> str:
         return f"Database({self._path!r}{', read_only=True' if self.read_only else ''})"

@@ -25,6 +25,7 @@ import numpy as np
 
 import tessel
 from tessel import TesselError
+from tessel.target import Target, TargetLike
 
 __all__ = ["export_kernels"]
 
@@ -57,7 +58,7 @@ def export_kernels(
     outputs: Sequence[str],
     params: Mapping[str, np.ndarray] = {},
     tensors: Mapping[str, Tuple[Shape, str]] = {},
-    target: str = "llvm",
+    target: TargetLike = "llvm",
     name: str = "tessel_module",
 ) -> None:
     """Exports a plan of kernel calls as one shared library at ``path``.
@@ -104,7 +105,7 @@ def export_kernels(
     plan_outputs = [(t, list(described[t][0]), described[t][1], lookup(t)) for t in outputs]
     try:
         native.export_library(
-            os.fspath(path), target, name, [_as_kernel(k) for k in kernels], sizes,
+            os.fspath(path), Target.of(target).native, name, [_as_kernel(k) for k in kernels], sizes,
             plan_nodes, plan_inputs, plan_outputs, constants,
         )
     except RuntimeError as error:  # CompileError arrives as RuntimeError without translation

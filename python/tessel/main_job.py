@@ -273,63 +273,13 @@ def time_engines(engines: Dict[str, Callable[[int], List[float]]], runs: int, se
     return {key: statistics.median(values) for key, values in times.items()}
 
 
-# ---- applying the records ---------------------------------------------------------------------
-
-def kernel_medians(module: Any, x: np.ndarray, repeat: int = 10) -> Dict[str, float]:
-    """Median microseconds per kernel name of a loaded module (its per-kernel profile)."""
-    module.set_input("input", x)
-    per_kernel: Dict[str, List[float]] = {}
-    for line in module.run_profile(repeat).splitlines()[1:]:
-        fields = line.split()
-        if len(fields) == 6 and fields[0] != "total":
-            try:
-                per_kernel.setdefault(fields[1], []).append(float(fields[3]))
-            except ValueError:
-                continue
-    return {name: statistics.median(values) for name, values in per_kernel.items()}
-
-
-def compile_tuned(graph: Any, params: Any, tasks: Sequence[Any], db_path: str, target: str, untuned_path: str,
-                  x: np.ndarray, out_path: str) -> Tuple[Any, List[str], List[str]]:
-    """Compiles with the best record of every workload, profiles that module against the
-    untuned one, and keeps only the records whose kernel is faster in the model than the default
-    schedule's (a record measured alone can lose inside the model, and a short search may not
-    beat the default yet). Writes the module to ``out_path``; returns (compiled module, names of
-    the workloads using a record, names of those left on the default schedule)."""
-    from tessel import autotune, runtime
-    from tessel.database import Database
-    with_all = autotune.compile(graph, params, target="llvm", db=db_path, verbose=False)
-    database = Database(db_path, read_only=True) if not autotune.is_jsonl_path(db_path) else None
-    best = {}
-    for index, task in enumerate(tasks):
-        record = database.best(task.workload_key, target) if database is not None else None
-        if record is not None:
-            best[index] = record
-    applied, left_out = [f"{tasks[i].name}_{i}" for i in best], []  # kernels are numbered like the tasks
-    with tempfile.TemporaryDirectory(prefix="tessel_demo_") as work:
-        if best:
-            all_path = os.path.join(work, "all_records.so")
-            with_all.export_library(all_path)
-            default_us = kernel_medians(runtime.load(untuned_path), x)
-            tuned_us = kernel_medians(runtime.load(all_path), x)
-            left_out = [name for name in applied
-                        if name in default_us and name in tuned_us and tuned_us[name] >= default_us[name]]
-            applied = [name for name in applied if name not in left_out]
-        if left_out:
-            chosen = Database(os.path.join(work, "chosen.db"))
-            chosen.add_records([best[i] for i in best if f"{tasks[i].name}_{i}" in applied])
-            with_all = autotune.compile(graph, params, target="llvm", db=chosen.path, verbose=False)
-    with_all.export_library(out_path)
-    return with_all, applied, left_out
-
-
 # ---- the job -----------------------------------------------------------------------------------
 
-def _records_of(db_path: str, tasks: Sequence[Any]) -> int:
+def _records_of(store: Any, tasks: Sequence[Any]) -> int:
     from tessel import autotune
     if not tasks:
         return 0
-    return len(autotune.stored_records(db_path, [t.workload_key for t in tasks], tasks[0].target))
+    return len(autotune.stored_records(store, [t.workload_key for t in tasks], tasks[0].target))
 
 
 def run(options: argparse.Namespace) -> int:
@@ -344,10 +294,9 @@ def run(options: argparse.Namespace) -> int:
     runs = options.runs if options.runs is not None else (5 if options.quick else 30)
     if trials < 0 or budget < 0 or runs < 1:
         raise TesselError("--trials and --time-budget must be at least 0, --runs at least 1")
-    db_path = autotune.resolve_records_path(db=options.db)
-    if not autotune.is_jsonl_path(db_path):
-        from tessel.database import Database
-        Database(db_path)  # creates it; a corrupt database is reported now and left untouched
+    # Opened once (created when missing; a corrupt database is reported now and left untouched).
+    store = autotune.open_records(db=options.db)
+    db_path = store.path
     out_dir = Path(options.out_dir) if options.out_dir else Path.home() / ".cache" / "tessel" / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     threads = tessel.num_threads()
@@ -365,42 +314,45 @@ def run(options: argparse.Namespace) -> int:
     _say(f"exported {onnx_path}", started)
 
     graph, params = from_onnx(onnx_path)
-    target = autotune.canonical_target("llvm")
-    all_tasks = autotune.extract_tasks(graph, params, target="llvm")
+    target = tessel.Target("llvm")
+    all_tasks = autotune.extract_tasks(graph, params, target=target)
     tasks = select_tasks(all_tasks, options.quick)
     _say(f"imported; {len(all_tasks)} distinct workloads, tuning the {len(tasks)} that do "
          f"{'the least work (--quick)' if options.quick else 'at least 1% of the work'}", started)
 
-    untuned = tessel.compile(graph, params, target="llvm", verbose=False)
+    untuned = tessel.compile(graph, params, target=target, verbose=False)
     untuned_path = str(out_dir / f"{options.model}_untuned.so")
     untuned.export_library(untuned_path)
     _say(f"compiled with default schedules: {untuned_path}", started)
 
-    stored = _records_of(db_path, tasks)
+    stored = _records_of(store, tasks)
     if stored >= trials:
         _say(f"the database already holds {stored} trials of these tasks (>= {trials}); nothing to tune", started)
     else:
         # The scheduler gives every task one batch first, in order: tasks that earlier runs did
         # not reach go first, so that running the job again carries on where it stopped.
-        counts = {t.workload_key: _records_of(db_path, [t]) for t in tasks}
+        counts = {t.workload_key: _records_of(store, [t]) for t in tasks}
         tasks = sorted(tasks, key=lambda t: counts[t.workload_key] > 0)
         _say(f"tuning: up to {trials} trials in all ({stored} already stored), time budget {budget:g} s", started)
         try:
-            autotune.tune(tasks, trials=trials, db=db_path, seed=options.seed,
+            autotune.tune(tasks, trials=trials, db=store, seed=options.seed,
                           batch_size=QUICK_BATCH_SIZE if options.quick else DEFAULT_BATCH_SIZE,
                           time_budget_seconds=budget, verbose=True)
         except KeyboardInterrupt:
-            kept = _records_of(db_path, tasks) - stored
+            kept = _records_of(store, tasks) - stored
             print(f"tessel: interrupted; {kept} records kept in {db_path}", file=sys.stderr)
             return 130
-        _say(f"tuned: {_records_of(db_path, tasks) - stored} new record(s)", started)
+        _say(f"tuned: {_records_of(store, tasks) - stored} new record(s)", started)
 
     tuned_path = str(out_dir / f"{options.model}.so")
-    tuned, applied, left_out = compile_tuned(graph, params, all_tasks, db_path, target, untuned_path, x, tuned_path)
+    # The rule of every compile: each workload runs its best measured schedule, the default
+    # schedule (which tuning measures first) among the candidates.
+    tuned = autotune.compile(graph, params, target=target, db=store, verbose=False)
+    tuned.export_library(tuned_path)
     _say(f"compiled with the database: {tuned.summary}; wrote {tuned_path}", started)
-    if left_out:
-        print(f"  {len(left_out)} workload(s) have records slower than their default schedule in this model and "
-              f"keep the default: {', '.join(left_out)}")
+    if tuned.num_tuned_to_default:
+        print(f"  {tuned.num_tuned_to_default} of the tuned workloads keep their default schedule: tuning measured "
+              "it, and nothing the search found was faster")
 
     modules = {"untuned": runtime.load(untuned_path), "tuned": runtime.load(tuned_path)}
     errors = {}

@@ -361,9 +361,8 @@ def workload_key(outputs: Union[Tensor, Sequence[Tensor]]) -> str:
 def default_schedule(
     outputs: Union[Tensor, Sequence[Tensor]], target: Union[str, Any] = "llvm"
 ) -> Schedule:
-    """The operator library's default schedule for the DAG ending in outputs, for a CPU target
-    (a target string or a parsed codegen Target)."""
-    import tessel
+    """The operator library's default schedule for the DAG ending in outputs on ``target`` (a
+    target string or a :class:`tessel.Target`): what ``tessel.compile`` falls back to."""
+    from tessel.target import Target
 
-    parsed = _api.codegen.Target.parse(target) if isinstance(target, str) else target
-    return _te.default_schedule(outputs, parsed.vector_bits, tessel.num_threads())
+    return _te.default_schedule(outputs, Target.of(target).native)

@@ -345,12 +345,10 @@ class LayoutRewriter {
 
 }  // namespace
 
-int64_t host_channel_block() {
-  return std::max(4, codegen::Target::host().vector_bits / 32);
-}
+int64_t channel_block(const codegen::Target& target) { return std::max(4, target.vector_bits / 32); }
 
 Graph alter_layout(const Graph& graph, int64_t block, double min_work_ratio) {
-  if (block <= 0) block = host_channel_block();
+  if (block <= 0) block = channel_block(codegen::Target::host());
   return LayoutRewriter(graph, block, min_work_ratio).run();
 }
 

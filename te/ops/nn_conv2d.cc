@@ -334,7 +334,7 @@ void schedule_conv2d_nchwc(Schedule& schedule, const Tensor& output, const Sched
   // 8-lane vector) about 12 accumulators: 3 columns x 4 blocks or 5 x 2, which leave registers for
   // the broadcast input and the weight vectors (up to 2x faster than 8 x 1 on Zen 3).
   int64_t obb = 1, owb = pick_factor(ow, {8, 7, 6, 5, 4});
-  if (target.vector_bits == 256 && oi == target.vector_lanes(output.dtype())) {
+  if (target.vector_registers <= 16 && oi == target.vector_lanes(output.dtype())) {
     obb = ob % 4 == 0 ? 4 : ob % 2 == 0 ? 2 : 1;
     if (obb > 1) owb = std::min<int64_t>(ow, obb == 4 ? 3 : 5);
   }

@@ -93,7 +93,10 @@ TEST(CodegenTarget, MalformedTargetsAreUserErrors) {
     }
     return "";
   };
-  EXPECT_NE(message_of("cuda").find("not an LLVM CPU target"), std::string::npos);
+  EXPECT_NE(message_of("gpu").find("neither an LLVM CPU target nor a CUDA one"), std::string::npos);
+  EXPECT_NE(message_of("cuda -arch=sm_35").find("not a CUDA arch of sm_50 or later"), std::string::npos);
+  EXPECT_TRUE(Target::parse("cuda").is_cuda());
+  EXPECT_EQ(Target::parse("cuda -arch=sm_80").to_string(), "cuda -arch=sm_80");
   EXPECT_NE(message_of("llvm -mcpu=notacpu").find("unknown CPU 'notacpu'"), std::string::npos);
   EXPECT_NE(message_of("llvm -mattr=+notafeature").find("unknown feature '+notafeature'"), std::string::npos);
   EXPECT_NE(message_of("llvm -mattr=avx2").find("unknown feature 'avx2'"), std::string::npos);

@@ -398,3 +398,51 @@ def test_plot_without_matplotlib(work: Path, tmp_path: Path) -> None:
          "--plot", "c.png"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
     assert "needs matplotlib" in one_line_error(result, status=2)
     assert not (tmp_path / "t.db").exists() and not (tmp_path / "c.png").exists()
+
+
+@needs_autotune
+def test_tune_opens_its_record_store_once(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One `tessel tune` run opens and validates its database once: the counts before and after
+    tuning, the task table, the tuner's resume, every appended batch and the cost-model snapshot
+    all go through that one open store."""
+    from tessel import autotune, cli
+
+    db = tmp_path / "once.db"
+    opened = tessel._tessel.autotune.RecordStore.opened_count
+    before = opened()
+    status = cli.main(["tune", str(work / "small.onnx"), "--db", str(db), "--trials", "4", "--batch-size", "2"])
+    assert status == 0, capsys.readouterr()
+    assert opened() - before == 1
+    assert autotune.open_records(str(db), read_only=True).count() >= 4
+
+
+@needs_autotune
+@pytest.mark.parametrize("kind", ["cnn", "encoder"])
+def test_a_tuned_model_compiles_with_every_workload_tuned(kind: str, work: Path, tmp_path: Path) -> None:
+    """`tessel tune` with enough trials for every task to get a batch, then `tessel compile`
+    with that database: "N of N workloads tuned" (a task whose measured default schedule won
+    still counts as tuned)."""
+    from tessel import autotune
+
+    if kind == "cnn":
+        model = work / "small.onnx"
+    else:
+        torch = pytest.importorskip("torch")
+        torch.manual_seed(0)
+        layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0,
+                                                 activation="gelu", batch_first=True)
+        encoder = torch.nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False).eval()
+        model = tmp_path / "encoder.onnx"
+        torch.onnx.export(encoder, (torch.randn(1, 4, 16),), str(model), opset_version=13,
+                          input_names=["input"], output_names=["output"])
+    graph, params = tessel.frontend.from_onnx(str(model))
+    tasks = autotune.extract_tasks(graph, params)
+    db = tmp_path / "all.db"
+    batch = 2
+    tuned = run_cli(["tune", str(model), "--db", str(db), "--trials", str(batch * len(tasks)),
+                     "--batch-size", str(batch)], tmp_path, timeout=600)
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    compiled = run_cli(["compile", str(model), "-o", str(tmp_path / "m.so"), "--db", str(db)], tmp_path)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    n = len(tasks)
+    assert f"{n} of {n} workloads tuned, 0 used default schedules" in compiled.stdout

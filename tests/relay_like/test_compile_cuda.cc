@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 
 CompiledModule compile_cuda_graph(const Graph& g, const std::string& target = "cuda -arch=sm_90") {
   CompileOptions options;
-  options.target = target;
+  options.target = codegen::Target::parse(target);
   options.print_summary = false;
   return compile(g, options);
 }
@@ -107,8 +107,8 @@ std::string read_symbol(void* library, const std::string& symbol) {
 TEST(RelayCompileCuda, EveryGroupIsThreadBoundAndMatchesEvaluation) {
   Graph g = small_cnn();
   CompiledModule module = compile_cuda_graph(g);
-  ASSERT_TRUE(module.cuda.has_value());
-  EXPECT_EQ(module.cuda->arch, "sm_90");
+  ASSERT_TRUE(module.target.is_cuda());
+  EXPECT_EQ(module.target.cuda.arch, "sm_90");
   for (const PrimFunc& f : module.plan.kernels) EXPECT_TRUE(has_thread_binding(f)) << f->name;
   // No CPU layout alteration on the GPU path: no NCHW{c}c convolutions, no packed dense weights.
   for (const Node& node : module.graph.nodes()) {
@@ -164,7 +164,7 @@ TEST(RelayCompileCuda, ExportedLibraryEmbedsPtxAndRecordsTheTarget) {
   std::string launches = read_symbol(library, "__tessel_cuda_launches");
   EXPECT_NE(ptx.find(".target sm_90"), std::string::npos);
   int kernels = 0;
-  codegen::CudaModuleSource source = codegen::generate_cuda(module.plan.kernels, *module.cuda);
+  codegen::CudaModuleSource source = codegen::generate_cuda(module.plan.kernels, module.target.cuda);
   for (const codegen::CudaFunction& f : source.functions) {
     for (const codegen::CudaKernelLaunch& k : f.kernels) {
       ++kernels;

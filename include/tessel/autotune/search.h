@@ -18,6 +18,7 @@
 
 #include "tessel/autotune/cost_model.h"
 #include "tessel/autotune/measure.h"
+#include "tessel/autotune/record_store.h"
 #include "tessel/autotune/records.h"
 #include "tessel/autotune/sketch.h"
 #include "tessel/autotune/sketch_gpu.h"
@@ -28,7 +29,10 @@ struct TuneOptions {
   int trials = 200;              // measured candidates in total over all tasks (records already stored count)
   int batch_size = 16;           // candidates measured per round
   unsigned seed = 0;
-  std::string records_path;      // JSON lines (*.jsonl, *.json) or a tuning database; empty: keep nothing
+  // Where records go: an open store (the caller's, shared with its other uses), else the store at
+  // records_path, opened once per tune(); neither: keep nothing.
+  RecordStore* store = nullptr;
+  std::string records_path;
   std::string cost_model = "xgboost";  // "xgboost" or "random"
   double epsilon = 0.1;          // share of purely random candidates per batch
   int population = 64;
@@ -146,6 +150,8 @@ class TaskScheduler {
   std::unique_ptr<CostModel> model_;
   std::vector<std::unique_ptr<SearchPolicy>> policies_;
   std::vector<std::unique_ptr<Measurer>> measurers_;
+  std::unique_ptr<RecordStore> owned_store_;  // opened from records_path by tune()
+  RecordStore* store_ = nullptr;              // what tune() reads and writes
   std::mt19937_64 rng_;
   std::atomic<bool> interrupted_{false};  // set by the SIGINT handler or a child killed by SIGINT
   bool progress_on_terminal_ = false;

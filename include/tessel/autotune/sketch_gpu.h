@@ -38,24 +38,9 @@
 
 namespace tessel::autotune {
 
-// Hardware limits a GPU schedule must respect. The defaults are those of sm_90 (H100), which hold
-// for every arch from sm_50 on: 1024 threads per block, 48 KiB of static __shared__ memory per
-// block (the generated kernels declare shared arrays statically; more needs dynamic shared memory
-// and an opt-in), warps of 32 threads. max_vthread_extent bounds the virtual-thread tiles (as in
-// TVM's auto-scheduler). max_local_memory_per_thread is a budget for the per-thread arrays (the
-// register tile and the reduction's partials), not a hardware maximum: 255 32-bit registers per
-// thread is what keeps them out of (slow) local memory, so the budget is 1 KiB.
-struct GpuLimits {
-  int max_threads_per_block = 1024;
-  int64_t max_shared_memory_per_block = 48 * 1024;
-  int warp_size = 32;
-  int max_vthread_extent = 8;
-  int64_t max_local_memory_per_thread = 1024;
-  bool operator==(const GpuLimits&) const = default;
-};
-
-// The limits of a CUDA target's arch (sm_50 .. sm_90 and later share the numbers above).
-GpuLimits gpu_limits_for(const codegen::CudaTarget& target);
+// The limits GPU candidates must fit: the CUDA target's (codegen/target.h).
+using codegen::GpuLimits;
+using codegen::gpu_limits_for;
 
 enum class GpuStageRule : uint8_t {
   kInline,       // elementwise non-output stage: computed inline in its consumers

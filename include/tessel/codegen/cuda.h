@@ -19,20 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "tessel/codegen/target.h"
 #include "tessel/ir/stmt.h"
 
 namespace tessel::codegen {
-
-// "cuda [-arch=sm_XX] [-fast-math]". The default arch is sm_90.
-struct CudaTarget {
-  std::string arch = "sm_90";
-  bool fast_math = false;  // use __expf/__logf/__powf and -use_fast_math
-
-  // Throws CompileError on anything but the forms above.
-  static CudaTarget parse(const std::string& text);
-  std::string to_string() const;  // parses back to an equal target
-  bool operator==(const CudaTarget&) const = default;
-};
 
 // How the host launches one kernel.
 struct CudaKernelLaunch {

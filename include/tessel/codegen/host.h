@@ -2,6 +2,7 @@
 // as LLVM 19 reports them. Kept free of LLVM headers so that Python bindings can include it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@ struct HostCpu {
   std::string cpu_name;               // e.g. "znver5"
   std::vector<std::string> features;  // enabled features, e.g. "avx512f", "fma"
   int vector_bits = 128;              // widest native float vector register, in bits
+  // Data cache sizes from the operating system (Linux sysfs); 0 when it does not say.
+  int64_t l1_bytes = 0, l2_bytes = 0, l3_bytes = 0;
   bool has_feature(const std::string& name) const;
 };
 

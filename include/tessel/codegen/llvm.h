@@ -24,32 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "tessel/codegen/target.h"
 #include "tessel/ir/stmt.h"
 
 namespace tessel::codegen {
-
-// Where code runs: an LLVM triple, CPU and feature string.
-struct Target {
-  std::string triple;    // e.g. "x86_64-pc-linux-gnu", "aarch64-linux-gnu"
-  std::string cpu;       // e.g. "znver5"; "generic" when unknown
-  std::string features;  // LLVM feature string, e.g. "+avx2,+fma,-avx512f"
-  int vector_bits = 128;  // widest native float vector: 512 (avx512f), 256 (avx2/avx), else 128
-
-  // The machine this process runs on: real CPU name and detected features.
-  static Target host();
-  // Parses "llvm [-mtriple=T] [-mcpu=C] [-mattr=+a,-b,...]". Without -mtriple and -mcpu the host
-  // is used; "-mcpu=native" means the host CPU. With another -mcpu on the host triple, the
-  // features are those LLVM knows for that CPU (plus -mattr). Throws CompileError on anything else.
-  static Target parse(const std::string& text);
-
-  // True when code for this target can run in this process (same architecture as the host).
-  bool runs_on_host() const;
-  // True when the feature string or the CPU enables `name` (e.g. "avx512f", "neon").
-  bool has_feature(const std::string& name) const;
-  // "llvm -mtriple=... -mcpu=... -mattr=..." (parses back to an equal Target).
-  std::string to_string() const;
-  bool operator==(const Target&) const = default;
-};
 
 // The packed entry point of a compiled function (see the calling convention above).
 using PackedEntry = int32_t (*)(void** args, int32_t num_args);

@@ -3,8 +3,8 @@
 // the operator library's default schedule), lower to loop IR and assemble an ExecutionPlan whose
 // constants are the graph's weights. Identical workloads are compiled once.
 //
-// Target "cuda [-arch=sm_XX]": the graph pipeline runs without the CPU layout alteration, every
-// group gets a schedule provider's steps for its workload and the CUDA target (find_cuda), else
+// A CUDA target: the graph pipeline runs without the CPU layout alteration, every group gets a
+// schedule provider's steps for its workload and the CUDA target, else
 // the operator library's default GPU schedule (te/ops/gpu_schedules.cc); each kernel is checked by
 // the CUDA code generator
 // at compile time (an op it cannot run is a CompileError naming the group and its ops), and
@@ -19,37 +19,30 @@
 #include "tessel/codegen/cuda.h"
 #include "tessel/codegen/export.h"
 #include "tessel/relay_like/graph.h"
+#include "tessel/relay_like/partition.h"
 #include "tessel/relay_like/transforms.h"
+#include "tessel/te/ops/common.h"
 #include "tessel/te/schedule.h"
 
 namespace tessel::relay {
 
-// Where tuned schedules come from (the tuning database implements it). Given a workload key and
-// the target, returns the recorded steps to replay on the DAG, or nothing.
+// Where tuned schedules come from (the tuning-record store implements it). Given a workload key
+// and the target, returns the recorded steps to replay on the DAG, or nothing. Records are keyed
+// by target.to_string(), CPU and CUDA alike.
 class ScheduleProvider {
  public:
   virtual ~ScheduleProvider() = default;
   virtual std::optional<std::vector<te::Step>> find(const std::string& workload_key,
                                                     const codegen::Target& target) const = 0;
-  // The same for a CUDA target (records keyed by target.to_string(), "cuda -arch=sm_90"). The
-  // default provides nothing: a provider of CPU schedules only.
-  virtual std::optional<std::vector<te::Step>> find_cuda(const std::string& workload_key,
-                                                         const codegen::CudaTarget& target) const {
-    (void)workload_key;
-    (void)target;
-    return std::nullopt;
-  }
 };
 
-// Whether a target string names a GPU target ("cuda ..."), as compile() decides.
-bool is_cuda_target(const std::string& text);
-// The graph pipeline compile() runs for a CUDA target: the default pipeline without the CPU
-// layout alteration (NCHW{c}c blocking and weight packing serve CPU vector registers, not GPU
-// threads).
-Graph optimize_for_gpu(const Graph& graph);
+// What a default schedule knows of the target: its kind, vector width and registers, cores and
+// GPU limits. The one source of these numbers for the compiler's fallback schedules and for the
+// auto-scheduler's baseline (SearchTask::schedule_target), so both are the same schedule.
+te::ops::ScheduleTarget default_schedule_target(const codegen::Target& target);
 
 struct CompileOptions {
-  std::string target = "llvm";         // codegen::Target::parse syntax, or "cuda [-arch=sm_XX]"
+  codegen::Target target = codegen::Target::host();  // an LLVM CPU target or a CUDA one
   std::string name = "tessel_module";  // module name in the metadata
   const ScheduleProvider* schedules = nullptr;  // none: default schedules everywhere
   bool optimize = true;                // run the graph pipeline before fusion
@@ -60,18 +53,22 @@ struct CompileOptions {
 struct CompiledWorkload {
   std::string kernel;        // PrimFunc name in the plan
   std::string workload_key;
+  std::string name;          // the workload's name (Workload::name)
   bool tuned = false;        // steps came from the schedule provider
+  // Tuned, and the provider's best schedule is the default one: the tuner measured the default
+  // schedule and nothing it found beat it.
+  bool tuned_to_default = false;
   int uses = 0;              // fused groups that call it
 };
 
 struct CompiledModule {
   codegen::ExecutionPlan plan;
-  codegen::Target target;  // the CPU target; for a CUDA module the host the library is built on
-  std::optional<codegen::CudaTarget> cuda;  // set for target "cuda ..."
+  codegen::Target target;  // for a CUDA module, its CPU fields are the host the library is built on
   Graph graph;       // the optimised graph that was fused
   FusionPlan fusion;
   std::vector<CompiledWorkload> workloads;
   int num_tuned() const;
+  int num_tuned_to_default() const;
   // "3 of 7 workloads tuned, 4 used default schedules"
   std::string summary() const;
   // Writes the shared library (codegen::export_library, or export_cuda_library for CUDA).
@@ -79,15 +76,5 @@ struct CompiledModule {
 };
 
 CompiledModule compile(const Graph& graph, const CompileOptions& options = {});
-
-// One fused group as a DAG ready to schedule: its arguments (placeholders in the DAG's own
-// deterministic order, so equal workloads take their arguments in the same order, then the
-// outputs) and the graph value each placeholder stands for.
-struct GroupDag {
-  std::vector<te::Tensor> outputs;
-  std::vector<te::Tensor> args;
-  std::vector<Value> arg_values;  // for the placeholder args, in order
-};
-GroupDag build_group_dag(const Graph& graph, const FusedGroup& group, const FusionPlan& fusion);
 
 }  // namespace tessel::relay

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tessel/codegen/target.h"
 #include "tessel/relay_like/graph.h"
 #include "tessel/relay_like/op.h"
 
@@ -37,10 +38,10 @@ Graph eliminate_dead_code(const Graph& graph);
 // layout), inverse pairs cancel, and elementwise/broadcast ops stay in the blocked layout.
 // Convs go blocked by regions (convs and elementwise ops between them) whose convs' multiply-adds
 // are at least min_work_ratio times the elements the region's boundary transforms convert.
-// block <= 0: host_channel_block().
+// block <= 0: channel_block(codegen::Target::host()).
 Graph alter_layout(const Graph& graph, int64_t block = 0, double min_work_ratio = 256.0);
-// Floats per host vector register (16 with AVX-512, 8 with AVX2; at least 4).
-int64_t host_channel_block();
+// Floats per vector register of the target's CPU (16 with AVX-512, 8 with AVX2; at least 4).
+int64_t channel_block(const codegen::Target& target);
 
 // Operator fusion: a partition of the calls into groups, each compiled as one kernel. Groups
 // grow along edges whose producer has a single consumer (so every group has one output and no
@@ -71,9 +72,12 @@ struct GraphPass {
   std::string name;
   std::function<Graph(const Graph&)> run;
 };
-std::vector<GraphPass> default_pipeline();
-// Runs default_pipeline(). With TESSEL_DEBUG set, prints each pass's name and the graph after it
-// when it changed.
-Graph optimize(const Graph& graph);
+// For a CUDA target the CPU layout alteration is left out (NCHW{c}c blocking and weight packing
+// serve CPU vector registers, not GPU threads); for a CPU target the channel block is the
+// target's vector width in float32 lanes (at least 4).
+std::vector<GraphPass> default_pipeline(const codegen::Target& target = codegen::Target::host());
+// Runs default_pipeline(target). With TESSEL_DEBUG set, prints each pass's name and the graph
+// after it when it changed.
+Graph optimize(const Graph& graph, const codegen::Target& target = codegen::Target::host());
 
 }  // namespace tessel::relay

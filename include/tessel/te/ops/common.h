@@ -17,10 +17,11 @@
 namespace tessel::te::ops {
 
 // What a default schedule knows about the machine. Kept free of codegen types so te/ does not
-// depend on codegen/.
+// depend on codegen/; relay::default_schedule_target derives it from a codegen::Target.
 struct ScheduleTarget {
   std::string kind = "llvm";  // "llvm" (CPU) or "cuda"
   int vector_bits = 512;      // widest native float vector on CPU
+  int vector_registers = 32;  // architectural vector registers (32 with AVX-512, 16 with AVX2)
   int num_cores = 2;          // worker threads parallel loops run on
   int max_threads_per_block = 1024;  // GPU
   // Lanes of dtype in one native vector (at least 1).
