@@ -8,7 +8,6 @@
 
 #include "bind_ops.h"
 
-#if TESSEL_HAVE_AUTOTUNE
 #include "tessel/autotune/record_store.h"
 #include "tessel/autotune/records.h"
 #include "tessel/autotune/search.h"
@@ -154,4 +153,3 @@ void bind_autotune(py::module_& m) {
          py::arg("print_summary") = true);
 }
 
-#endif  // TESSEL_HAVE_AUTOTUNE

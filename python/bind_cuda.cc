@@ -2,7 +2,6 @@
 // with its launch descriptor, NVRTC compilation, and the operator library's default GPU schedules.
 // Thin: python/tessel/build_module.py builds the user-facing module on top.
 
-#if TESSEL_HAVE_CUDA
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -149,4 +148,3 @@ void bind_cuda(py::module_& m) {
              return found;
            }, py::arg("func"), "True when some loop of func is bound to a GPU thread axis.");
 }
-#endif  // TESSEL_HAVE_CUDA

@@ -6,7 +6,6 @@
 
 #include "bind_ops.h"
 
-#if TESSEL_HAVE_AUTOTUNE
 #include <memory>
 #include <optional>
 #include <string>
@@ -218,4 +217,3 @@ void bind_database(py::module_& m) {
            py::arg("path"));
 }
 
-#endif  // TESSEL_HAVE_AUTOTUNE

@@ -16,7 +16,6 @@
 
 namespace py = pybind11;
 
-#if TESSEL_HAVE_CODEGEN
 namespace {
 
 using namespace tessel;
@@ -173,4 +172,3 @@ void bind_relay(py::module_& m) {
     return compile(g, options);
   }, py::arg("graph"), py::arg("target"), py::arg("name") = "tessel_module", py::arg("print_summary") = true);
 }
-#endif  // TESSEL_HAVE_CODEGEN

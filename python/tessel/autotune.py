@@ -33,36 +33,19 @@ __all__ = [
 
 
 def _native() -> Any:
-    from tessel import _tessel
-    if not hasattr(_tessel, "autotune"):
-        raise TesselError("this build of tessel has no auto-scheduler (tessel_autotune was not built)")
-    return _tessel.autotune
-
-
-def _database_module() -> Optional[Any]:
-    """``tessel.database`` when this build has the SQLite tuning database, else None."""
-    try:
-        from tessel import database
-    except ImportError:
-        return None
-    return database
+    from tessel import _native as native_module
+    return native_module().autotune
 
 
 def default_database_path() -> str:
-    """``$TESSEL_DB`` if set, else ``~/.cache/tessel/tuning.db``."""
-    database = _database_module()
-    if database is not None:
-        return str(database.default_database_path())
-    explicit = os.environ.get("TESSEL_DB")
-    return explicit if explicit else str(Path.home() / ".cache" / "tessel" / "tuning.db")
+    """``$TESSEL_DB`` if set, else ``~/.cache/tessel/tuning.db`` (the native rule)."""
+    return str(_native().default_database_path())
 
 
 def __getattr__(name: str) -> Any:
     """``autotune.Database`` is ``tessel.database.Database`` (loaded on first use)."""
     if name == "Database":
-        database = _database_module()
-        if database is None:
-            raise TesselError("this build of tessel has no tuning database (tessel.database is missing)")
+        from tessel import database
         return database.Database
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -251,7 +234,7 @@ def tune(tasks: Union[Task, Sequence[Task]], trials: int = 200, records: Any = N
         raise TesselError(f"tune: confirm_top must be at least 0, got {confirm_top}")
     if build_timeout_seconds <= 0:
         raise TesselError(f"tune: build_timeout_seconds must be positive, got {build_timeout_seconds}")
-    if any(t.is_cuda for t in tasks) and hasattr(_native(), "check_measurable"):
+    if any(t.is_cuda for t in tasks):
         _native().check_measurable([t._native for t in tasks])
     store = open_records(records, db)
     if verbose:

@@ -31,8 +31,8 @@ __all__ = ["Database", "default_database_path", "canonical_target"]
 
 def _native() -> Any:
     from tessel import _tessel
-    if _tessel is None or not hasattr(_tessel, "autotune") or not hasattr(_tessel.autotune, "Database"):
-        raise TesselError("this build of tessel has no tuning-record database (tessel_autotune was not built)")
+    if _tessel is None:
+        raise TesselError("the native extension tessel._tessel is not built; run `bash scripts/setup.sh`")
     return _tessel.autotune
 
 

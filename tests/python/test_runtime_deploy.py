@@ -1,5 +1,5 @@
-"""Deployment from Python: a two-kernel plan of TE kernels (dense with embedded weights, then
-bias + ReLU) exported with tessel.deploy, loaded with tessel.runtime (ctypes over the C runtime
+"""Deployment from Python: a small graph (a matmul with an embedded weight, then bias + ReLU)
+compiled and exported with tessel.compile, loaded with tessel.runtime (ctypes over the C runtime
 alone), compared with numpy; every user error through the Python API and the CLI; a C program
 built with `tessel config` flags runs the same module."""
 
@@ -16,37 +16,23 @@ import pytest
 import tessel
 
 REPO = Path(__file__).resolve().parents[2]
-native = tessel._tessel
-pytestmark = pytest.mark.skipif(
-    native is None or not hasattr(native, "export_library"),
-    reason="tessel._tessel has no export_library (bind_export is not registered in bind_core.cc)",
-)
+pytestmark = pytest.mark.skipif(not tessel.native_available(), reason="tessel._tessel is not built")
 
 M, K, N = 3, 37, 19
 
 
 def _export(path: Path) -> tuple:
-    from tessel import deploy, te
+    from tessel import relay
 
     rng = np.random.default_rng(0)
     weight = rng.uniform(-1, 1, (K, N)).astype("float32")
     bias = rng.uniform(-1, 1, (N,)).astype("float32")
-    x = te.placeholder((M, K), "float32", name="X")
-    w = te.placeholder((K, N), "float32", name="W")
-    k = te.reduce_axis((0, K), name="k")
-    h = te.compute((M, N), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k), name="H")
-    h_in = te.placeholder((M, N), "float32", name="Hin")
-    b = te.placeholder((N,), "float32", name="B")
-    y = te.compute((M, N), lambda i, j: te.if_then_else(h_in[i, j] + b[j] > 0.0, h_in[i, j] + b[j], 0.0), name="Y")
-    deploy.export_kernels(
-        path,
-        kernels=[(te.create_schedule(h), [x, w, h], "dense"), (te.create_schedule(y), [h_in, b, y], "bias_relu")],
-        nodes=[("dense", ["x", "weight"], ["hidden"]), ("bias_relu", ["hidden", "bias"], ["y"])],
-        inputs={"x": ((M, K), "float32")},
-        outputs=["y"],
-        params={"weight": weight, "bias": bias},
-        tensors={"hidden": ((M, N), "float32"), "y": ((M, N), "float32")},
-    )
+    builder = relay.GraphBuilder()
+    x = builder.input("x", (M, K))
+    hidden = builder.call("matmul", [x, builder.param("weight", weight)])
+    builder.output(builder.call("relu", [builder.call("add", [hidden, builder.param("bias", bias)])]))
+    graph, params = builder.finish()
+    tessel.compile(graph, params, verbose=False).export_library(str(path))
     return weight, bias
 
 
@@ -66,7 +52,7 @@ def test_run_matches_numpy(exported: tuple) -> None:
 
     path, weight, bias = exported
     module = runtime.load(path)
-    assert module.input_names == ["x"] and module.output_names == ["y"]
+    assert module.input_names == ["x"] and module.output_names == ["output"]
     assert module.metadata["format_version"] == 1
     x = np.random.default_rng(1).uniform(-2, 2, (M, K)).astype("float32")
     (y,) = module.run(x=x)
@@ -75,12 +61,12 @@ def test_run_matches_numpy(exported: tuple) -> None:
     x2 = np.asfortranarray(np.random.default_rng(2).uniform(-2, 2, (M, K)).astype("float32"))
     module.set_input("x", x2)
     module.run()
-    np.testing.assert_allclose(module.get_output("y"), _reference(x2, weight, bias), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(module.get_output("output"), _reference(x2, weight, bias), rtol=1e-5, atol=1e-5)
     torch = pytest.importorskip("torch")
     module.set_input(0, torch.from_numpy(np.ascontiguousarray(x)))
     module.run()
     np.testing.assert_allclose(module.get_output(0), y, rtol=0, atol=0)
-    assert "dense_0" in module.run_profile(2)
+    assert "fused_matmul_add_relu_0" in module.run_profile(2)
 
 
 def test_errors_through_python(exported: tuple, tmp_path: Path) -> None:
@@ -122,7 +108,7 @@ def test_cli_run_and_errors(exported: tuple, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "latency" in done.stdout
     with np.load(tmp_path / "out.npz") as out:
-        np.testing.assert_allclose(out["y"], _reference(x, weight, bias), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out["output"], _reference(x, weight, bias), rtol=1e-5, atol=1e-5)
     for args, fragment in [
         (["run", str(tmp_path / "missing.so")], "missing.so"),
         (["run", str(path)], "no value for input(s) x"),
