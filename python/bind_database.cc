@@ -39,10 +39,46 @@ py::dict record_to_dict(const TuningRecord& r) {
   return d;
 }
 
+// Runs `read` (a query of a store) with the GIL released and returns its records.
+template <class Read>
+std::vector<TuningRecord> without_gil(Read read) {
+  py::gil_scoped_release release;
+  return read();
+}
+
 py::list records_to_list(const std::vector<TuningRecord>& records) {
   py::list out;
   for (const TuningRecord& r : records) out.append(record_to_dict(r));
   return out;
+}
+
+// The queries a tuning database and a record store share, bound once for both: path, read_only,
+// count, records, top_k, best_records (the GIL released while the store is read).
+template <class Store, class... Options>
+void bind_record_queries(py::class_<Store, Options...>& c) {
+  c.def_property_readonly("path", &Store::path)
+      .def_property_readonly("read_only", &Store::read_only)
+      .def("count",
+           [](const Store& store, const std::string& key, const std::string& target) {
+             py::gil_scoped_release release;
+             return store.count(key, target);
+           },
+           py::arg("workload_key") = "", py::arg("target") = "")
+      .def("records",
+           [](const Store& store, const std::string& key, const std::string& target, int64_t limit) {
+             return records_to_list(without_gil([&] { return store.records(key, target, limit); }));
+           },
+           py::arg("workload_key") = "", py::arg("target") = "", py::arg("limit") = -1)
+      .def("top_k",
+           [](const Store& store, const std::string& key, const std::string& target, int k) {
+             return records_to_list(without_gil([&] { return store.top_k(key, target, k); }));
+           },
+           py::arg("workload_key"), py::arg("target"), py::arg("k"))
+      .def("best_records",
+           [](const Store& store, const std::string& target) {
+             return records_to_list(without_gil([&] { return store.best_records(target); }));
+           },
+           py::arg("target") = "");
 }
 
 }  // namespace
@@ -53,7 +89,8 @@ void bind_database(py::module_& m) {
   at.def("default_database_path", &default_database_path);
   at.def("is_jsonl_path", &is_jsonl_path, py::arg("path"));
   // The open record store (database or JSON lines) that one command hands to everything it does.
-  py::class_<RecordStore, std::shared_ptr<RecordStore>>(at, "RecordStore")
+  py::class_<RecordStore, std::shared_ptr<RecordStore>> record_store(at, "RecordStore");
+  record_store
       .def_static("open",
                   [](const std::string& path, bool read_only) {
                     py::gil_scoped_release release;
@@ -61,82 +98,19 @@ void bind_database(py::module_& m) {
                   },
                   py::arg("path"), py::arg("read_only") = false)
       .def_static("opened_count", &RecordStore::opened_count, "Stores opened (and validated) in this process.")
-      .def_property_readonly("path", &RecordStore::path)
-      .def_property_readonly("read_only", &RecordStore::read_only)
       .def_property_readonly("is_database", &RecordStore::is_database)
-      .def_property_readonly("corrupt_lines", &RecordStore::corrupt_lines)
-      .def("count",
-           [](const RecordStore& store, const std::string& key, const std::string& target) {
-             py::gil_scoped_release release;
-             return store.count(key, target);
-           },
-           py::arg("workload_key") = "", py::arg("target") = "")
-      .def("records",
-           [](const RecordStore& store, const std::string& key, const std::string& target, int64_t limit) {
-             std::vector<TuningRecord> records;
-             {
-               py::gil_scoped_release release;
-               records = store.records(key, target, limit);
-             }
-             return records_to_list(records);
-           },
-           py::arg("workload_key") = "", py::arg("target") = "", py::arg("limit") = -1)
-      .def("best_records",
-           [](const RecordStore& store, const std::string& target) {
-             std::vector<TuningRecord> records;
-             {
-               py::gil_scoped_release release;
-               records = store.best_records(target);
-             }
-             return records_to_list(records);
-           },
-           py::arg("target") = "");
+      .def_property_readonly("corrupt_lines", &RecordStore::corrupt_lines);
+  bind_record_queries(record_store);
   at.def("hardware_json", [](const tessel::codegen::Target& target) { return HardwareParams::for_target(target).to_json(); },
          py::arg("target"), "The hardware parameters a record of this target stores (JSON object text).");
-  py::class_<Database>(at, "Database")
+  py::class_<Database> database(at, "Database");
+  bind_record_queries(database);
+  database
       .def(py::init([](const std::string& path, bool read_only) {
              py::gil_scoped_release release;
              return std::make_unique<Database>(path, read_only);
            }),
            py::arg("path"), py::arg("read_only") = false)
-      .def_property_readonly("path", &Database::path)
-      .def_property_readonly("read_only", &Database::read_only)
-      .def("count",
-           [](const Database& db, const std::string& key, const std::string& target) {
-             py::gil_scoped_release release;
-             return db.count(key, target);
-           },
-           py::arg("workload_key") = "", py::arg("target") = "")
-      .def("records",
-           [](const Database& db, const std::string& key, const std::string& target, int64_t limit) {
-             std::vector<TuningRecord> records;
-             {
-               py::gil_scoped_release release;
-               records = db.records(key, target, limit);
-             }
-             return records_to_list(records);
-           },
-           py::arg("workload_key") = "", py::arg("target") = "", py::arg("limit") = -1)
-      .def("top_k",
-           [](const Database& db, const std::string& key, const std::string& target, int k) {
-             std::vector<TuningRecord> records;
-             {
-               py::gil_scoped_release release;
-               records = db.top_k(key, target, k);
-             }
-             return records_to_list(records);
-           },
-           py::arg("workload_key"), py::arg("target"), py::arg("k"))
-      .def("best_records",
-           [](const Database& db, const std::string& target) {
-             std::vector<TuningRecord> records;
-             {
-               py::gil_scoped_release release;
-               records = db.best_records(target);
-             }
-             return records_to_list(records);
-           },
-           py::arg("target") = "")
       .def("workloads",
            [](const Database& db) {
              std::vector<WorkloadSummary> summaries;

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from tessel import TesselError
+from tessel._fields import native_field
 from tessel.compiler import with_params
 from tessel.target import Target, TargetLike, canonical_target
 
@@ -99,41 +100,18 @@ class Task:
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         return Task(_native().SearchTask(outs, list(args or []), parsed.native, name, 1.0))
 
-    @property
-    def workload_key(self) -> str:
-        return self._native.workload_key
-
-    @property
-    def name(self) -> str:
-        return self._native.name
-
-    @property
-    def target(self) -> str:
-        """The canonical text of this task's target: the key of its records."""
-        return str(self._native.target)
+    workload_key = native_field("workload_key", str, "The workload key (structural hash of the DAG).")
+    name = native_field("name", str, "The task's name (its fused group's).")
+    target = native_field("target", str, "The canonical text of this task's target: the key of its records.")
+    is_cuda = native_field("is_cuda", bool, "Whether this task searches GPU schedules (a CUDA target).")
+    weight = native_field("weight", float, "How many kernel calls of the graph run this workload.")
+    flop_count = native_field("flop_count", float, "Floating-point operations of one run.")
+    args = native_field("args", list, "The kernel's arguments (tensors), in order.")
 
     @property
     def target_value(self) -> Target:
         """This task's target as a :class:`tessel.Target`."""
         return Target._wrap(self._native.target)
-
-    @property
-    def is_cuda(self) -> bool:
-        """Whether this task searches GPU schedules (a CUDA target)."""
-        return bool(self._native.is_cuda)
-
-    @property
-    def weight(self) -> float:
-        """How many fused groups of the graph use this workload."""
-        return self._native.weight
-
-    @property
-    def flop_count(self) -> float:
-        return self._native.flop_count
-
-    @property
-    def args(self) -> List[Any]:
-        return list(self._native.args)
 
     def best(self, records: Any = None) -> Optional[Tuple[str, float]]:
         """(steps JSON, mean seconds) of the best valid record for this task's workload and

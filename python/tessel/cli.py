@@ -76,13 +76,16 @@ def _records_in(store: Any, workload_keys: List[str], target: Any) -> int:
 # ---- info, config, the matmul demo ---------------------------------------------------------------
 
 def _command_info(args: argparse.Namespace) -> int:
-    target = tessel.host_target()
-    features = sorted(target.get("features", []))
+    host = tessel.host_target()
+    target = tessel.Target.host()
+    features = sorted(host.get("features", []))
+    l1, l2, l3 = target.cache_bytes
     print(f"tessel {tessel.__version__}")
-    print(f"target:      llvm -mtriple={target['triple']} -mcpu={target['cpu']}")
-    print(f"triple:      {target['triple']}")
-    print(f"cpu:         {target['cpu']}")
-    print(f"vector bits: {target['vector_bits']}")
+    print(f"target:      {target}")
+    print(f"triple:      {target.triple}")
+    print(f"cpu:         {target.cpu}")
+    print(f"vector bits: {target.vector_bits} ({target.vector_registers} vector registers)")
+    print(f"caches:      L1d {l1 // 1024} KiB, L2 {l2 // 1024} KiB, L3 {l3 // (1024 * 1024)} MiB")
     print(f"features:    {' '.join(features) if features else '(none)'}")
     print(f"threads:     {tessel.num_threads()}")
     return 0

@@ -12,10 +12,11 @@ GPU needed) and embeds the PTX and cubin in the library, which runs where a GPU 
 from __future__ import annotations
 
 import os
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
+from tessel._fields import native_field
 from tessel.relay import _native_relay
 from tessel.target import Target, TargetLike
 
@@ -42,35 +43,13 @@ class CompiledModule:
         """"N of M workloads tuned, K used default schedules"."""
         return str(self._native.summary())
 
-    @property
-    def num_tuned_to_default(self) -> int:
-        """Tuned workloads whose best measured schedule is their default one."""
-        return int(self._native.num_tuned_to_default)
-
-    @property
-    def num_kernel_calls(self) -> int:
-        """Kernel calls per run (fused groups plus output copies)."""
-        return int(self._native.num_kernel_calls)
-
-    @property
-    def num_kernels(self) -> int:
-        """Distinct compiled kernels (identical workloads share one)."""
-        return int(self._native.num_kernels)
-
-    @property
-    def kernel_calls(self) -> List[str]:
-        """Kernel name of each call, in execution order."""
-        return list(self._native.kernel_calls)
-
-    @property
-    def graph(self) -> Any:
-        """The optimised graph that was fused."""
-        return self._native.graph
-
-    @property
-    def fusion(self) -> str:
-        """The fusion groups, one line each."""
-        return str(self._native.fusion)
+    num_tuned_to_default = native_field("num_tuned_to_default", int,
+                                        "Tuned workloads whose best measured schedule is their default one.")
+    num_kernel_calls = native_field("num_kernel_calls", int, "Kernel calls per run (fused groups plus output copies).")
+    num_kernels = native_field("num_kernels", int, "Distinct compiled kernels (identical workloads share one).")
+    kernel_calls = native_field("kernel_calls", list, "Kernel name of each call, in execution order.")
+    graph = native_field("graph", lambda graph: graph, "The optimised graph that was fused.")
+    fusion = native_field("fusion", str, "The fusion groups, one line each.")
 
 
 def compile(graph: Any, params: Optional[Mapping[str, Any]] = None, target: TargetLike = "llvm",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 from tessel import TesselError
+from tessel._fields import native_field
 
 __all__ = ["Target", "TargetLike", "canonical_target", "record_key"]
 
@@ -70,40 +71,14 @@ class Target:
         """The C++ value (``_tessel.codegen.Target``) the bindings take."""
         return self._native
 
-    @property
-    def kind(self) -> str:
-        """``"llvm"`` (a CPU) or ``"cuda"`` (an NVIDIA GPU)."""
-        return str(self._native.kind)
-
-    @property
-    def is_cuda(self) -> bool:
-        return bool(self._native.is_cuda)
-
-    @property
-    def triple(self) -> str:
-        """The CPU's LLVM triple (for a CUDA target: the host that launches the kernels)."""
-        return str(self._native.triple)
-
-    @property
-    def cpu(self) -> str:
-        return str(self._native.cpu)
-
-    @property
-    def features(self) -> str:
-        """LLVM features relative to the CPU's defaults (``"+avx2,-avx512f"``; often empty)."""
-        return str(self._native.features)
-
-    @property
-    def vector_bits(self) -> int:
-        return int(self._native.vector_bits)
-
-    @property
-    def vector_registers(self) -> int:
-        return int(self._native.vector_registers)
-
-    @property
-    def num_cores(self) -> int:
-        return int(self._native.num_cores)
+    kind = native_field("kind", str, '``"llvm"`` (a CPU) or ``"cuda"`` (an NVIDIA GPU).')
+    is_cuda = native_field("is_cuda", bool, "Whether code for this target is CUDA.")
+    triple = native_field("triple", str, "The CPU's LLVM triple (for a CUDA target: the host that launches the kernels).")
+    cpu = native_field("cpu", str, 'The CPU name, e.g. ``"znver5"``.')
+    features = native_field("features", str, 'LLVM features relative to the CPU\'s defaults (``"+avx2,-avx512f"``; often empty).')
+    vector_bits = native_field("vector_bits", int, "Widest native float vector, in bits.")
+    vector_registers = native_field("vector_registers", int, "Architectural vector registers (32 with AVX-512, 16 with AVX2).")
+    num_cores = native_field("num_cores", int, "Threads parallel loops run on.")
 
     @property
     def cache_bytes(self) -> tuple:
