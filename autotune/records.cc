@@ -16,7 +16,6 @@
 #include <tuple>
 #include <nlohmann/json.hpp>
 
-#include "tessel/autotune/database.h"
 #include "tessel/autotune/record_store.h"
 #include "tessel/ir/error.h"
 

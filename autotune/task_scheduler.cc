@@ -21,7 +21,6 @@
 #include <set>
 #include <sstream>
 
-#include "tessel/autotune/database.h"
 #include "tessel/autotune/search.h"
 #include "tessel/autotune/record_store.h"
 #include "tessel/ir/error.h"

@@ -15,7 +15,6 @@
 #include "tessel/codegen/cuda_runtime.h"
 #include "tessel/ir/functor.h"
 #include "tessel/ir/printer.h"
-#include "tessel/te/ops/common.h"
 
 namespace py = pybind11;
 
@@ -91,15 +90,6 @@ void bind_cuda(py::module_& m) {
              return result;
            }, py::arg("source"), py::arg("target"), py::arg("want_cubin") = false, py::arg("name") = "module",
            "Compiles CUDA C++ with NVRTC: dict with ptx, cubin (bytes, empty unless asked) and log.");
-
-  cuda.def("default_schedule", [](const std::vector<tessel::te::Tensor>& outputs, int max_threads_per_block) {
-             tessel::te::ops::ScheduleTarget target;
-             target.kind = "cuda";
-             target.max_threads_per_block = max_threads_per_block;
-             return std::make_shared<tessel::te::Schedule>(
-                 tessel::te::ops::default_schedule(outputs, target));
-           }, py::arg("outputs"), py::arg("max_threads_per_block") = 1024,
-           "The operator library's default GPU schedule for the outputs.");
 
   cuda.def("device_available", [] {
              std::string why;

@@ -45,15 +45,11 @@ void CompiledModule::export_library(const std::string& path) const {
 
 te::ops::ScheduleTarget default_schedule_target(const codegen::Target& target) {
   te::ops::ScheduleTarget t;
-  if (target.is_cuda()) {
-    t.kind = "cuda";
-    t.max_threads_per_block = target.gpu.max_threads_per_block;
-    return t;
-  }
-  t.kind = "llvm";
-  t.vector_bits = target.vector_bits;
+  t.kind = target.kind_name();
+  t.vector_bits = target.vector_bits;  // for a CUDA target: its host's (unused by GPU schedules)
   t.vector_registers = target.vector_registers;
   t.num_cores = target.num_cores;
+  t.max_threads_per_block = target.gpu.max_threads_per_block;
   return t;
 }
 

@@ -96,7 +96,7 @@ def test_dump_code_writes_cu_and_ptx(tmp_path):
 def test_gpu_default_schedule_softmax(shape):
     x = te.placeholder(shape, name="x")
     y = tessel.ops.softmax(x)
-    s = native.cuda.default_schedule([y])
+    s = te.default_schedule([y], "cuda")
     mod = tessel.build(s, [x, y], target="cuda", name="softmax_gpu")
     src = mod.source("cuda")
     assert "tessel_block_allreduce" in src and "expf(" in src
@@ -111,7 +111,7 @@ def test_gpu_default_schedule_dense_compiles():
     x = te.placeholder((7, 19), name="x")
     w = te.placeholder((13, 19), name="w")
     y = tessel.ops.relu(tessel.ops.dense(x, w))
-    s = native.cuda.default_schedule([y])
+    s = te.default_schedule([y], "cuda")
     mod = tessel.build(s, [x, w, y], target="cuda -arch=sm_90")
     src = mod.source("cuda")
     assert "__shared__" in src and "__syncthreads()" in src
@@ -126,7 +126,7 @@ def test_gpu_matmul_matches_numpy():
     A = te.placeholder((67, 45), name="A")
     B = te.placeholder((45, 81), name="B")
     C = tessel.ops.matmul(A, B)
-    mod = tessel.build(native.cuda.default_schedule([C]), [A, B, C], target="cuda")
+    mod = tessel.build(te.default_schedule([C], "cuda"), [A, B, C], target="cuda")
     a = rng.standard_normal((67, 45)).astype(np.float32)
     b = rng.standard_normal((45, 81)).astype(np.float32)
     c = np.zeros((67, 81), np.float32)
