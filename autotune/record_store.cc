@@ -22,6 +22,7 @@ class DatabaseStore final : public RecordStore {
  public:
   DatabaseStore(const std::string& path, bool read_only) : RecordStore(path, read_only), db_(path, read_only) {}
   bool is_database() const override { return true; }
+  Database* database() override { return &db_; }
   std::vector<TuningRecord> records(const std::string& key, const std::string& target, int64_t limit) const override {
     return db_.records(key, target, limit);
   }
@@ -129,6 +130,12 @@ std::unique_ptr<RecordStore> RecordStore::open(const std::string& path, bool rea
   } else {
     store = std::make_unique<DatabaseStore>(path, read_only);
   }
+  stores_opened.fetch_add(1);
+  return store;
+}
+
+std::unique_ptr<RecordStore> RecordStore::open_database(const std::string& path, bool read_only) {
+  auto store = std::make_unique<DatabaseStore>(path, read_only);  // Database refuses a JSON-lines path
   stores_opened.fetch_add(1);
   return store;
 }

@@ -78,7 +78,20 @@ void bind_record_queries(py::class_<Store, Options...>& c) {
            [](const Store& store, const std::string& target) {
              return records_to_list(without_gil([&] { return store.best_records(target); }));
            },
-           py::arg("target") = "");
+           py::arg("target") = "")
+      .def("add_jsonl_lines",
+           [](Store& store, const std::vector<std::string>& lines) {
+             // Records given as records.h JSON lines (the format Python sees records in).
+             std::vector<TuningRecord> records;
+             for (const std::string& line : lines) {
+               auto r = tessel::autotune::record_from_json(line);
+               if (!r) throw tessel::CompileError("not a valid tuning-record line: " + line.substr(0, 200));
+               records.push_back(std::move(*r));
+             }
+             py::gil_scoped_release release;
+             store.add_records(records);
+           },
+           py::arg("lines"));
 }
 
 }  // namespace
@@ -97,6 +110,15 @@ void bind_database(py::module_& m) {
                     return std::shared_ptr<RecordStore>(RecordStore::open(path, read_only));
                   },
                   py::arg("path"), py::arg("read_only") = false)
+      .def_static("open_database",
+                  [](const std::string& path, bool read_only) {
+                    py::gil_scoped_release release;
+                    return std::shared_ptr<RecordStore>(RecordStore::open_database(path, read_only));
+                  },
+                  py::arg("path"), py::arg("read_only") = false)
+      .def_property_readonly("database", [](RecordStore& store) { return store.database(); },
+                             py::return_value_policy::reference_internal,
+                             "The SQLite database behind a database store (None for a JSON-lines file).")
       .def_static("opened_count", &RecordStore::opened_count, "Stores opened (and validated) in this process.")
       .def_property_readonly("is_database", &RecordStore::is_database)
       .def_property_readonly("corrupt_lines", &RecordStore::corrupt_lines);
@@ -138,19 +160,6 @@ void bind_database(py::module_& m) {
              db.add_workload(key, task_name, dag_text);
            },
            py::arg("workload_key"), py::arg("task_name"), py::arg("dag_text"))
-      .def("add_jsonl_lines",
-           [](Database& db, const std::vector<std::string>& lines) {
-             // Records given as records.h JSON lines (the format Python sees records in).
-             std::vector<TuningRecord> records;
-             for (const std::string& line : lines) {
-               auto r = record_from_json(line);
-               if (!r) throw tessel::CompileError("not a valid tuning-record line: " + line.substr(0, 200));
-               records.push_back(std::move(*r));
-             }
-             py::gil_scoped_release release;
-             db.add_records(records);
-           },
-           py::arg("lines"))
       .def("put_cost_model",
            [](Database& db, const std::string& target, const std::string& name, const py::bytes& blob) {
              std::string bytes = blob;

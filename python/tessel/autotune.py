@@ -60,6 +60,7 @@ def resolve_records_path(records: Any = None, db: Any = None) -> str:
     """The records file or database a call works on: ``db``, else ``records``, else the default
     database (an open record store gives its path)."""
     chosen = db if db is not None else records
+    chosen = getattr(chosen, "store", chosen)
     if chosen is None:
         return default_database_path()
     if isinstance(chosen, _native().RecordStore):
@@ -74,6 +75,7 @@ def open_records(records: Any = None, db: Any = None, read_only: bool = False) -
     Pass the store on to every call of one command instead of the path, so that it is not opened
     again."""
     chosen = db if db is not None else records
+    chosen = getattr(chosen, "store", chosen)  # a tessel.database.Database hands over its store
     if isinstance(chosen, _native().RecordStore):
         return chosen
     path = resolve_records_path(records, db)

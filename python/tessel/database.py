@@ -77,7 +77,15 @@ class Database:
     def __init__(self, path: Optional[str] = None, read_only: bool = False) -> None:
         native = _native()
         self._path = str(path) if path is not None else native.default_database_path()
-        self._native = native.Database(self._path, read_only)
+        # A record store (opened and validated once); what only a database has (workload
+        # summaries, export and import, cost models) goes to the SQLite database behind it.
+        self._store = native.RecordStore.open_database(self._path, read_only)
+        self._native = self._store.database
+
+    @property
+    def store(self) -> Any:
+        """The open record store, to hand to ``autotune.tune`` / ``autotune.compile``."""
+        return self._store
 
     @property
     def path(self) -> str:
@@ -91,7 +99,7 @@ class Database:
 
     def count(self, workload_key: Optional[str] = None, target: Optional[str] = None) -> int:
         """Number of records (valid or not), optionally of one workload and/or one target."""
-        return int(self._native.count(workload_key or "", record_key(target)))
+        return int(self._store.count(workload_key or "", record_key(target)))
 
     def workloads(self) -> List[Dict[str, Any]]:
         """One dict per workload, in the order they were first stored: ``workload_key``,
@@ -107,27 +115,27 @@ class Database:
         most ``limit`` of them."""
         if limit is not None and limit < 0:
             raise TesselError(f"records: limit must be >= 0, got {limit}")
-        return list(self._native.records(workload_key or "", record_key(target),
+        return list(self._store.records(workload_key or "", record_key(target),
                                          -1 if limit is None else int(limit)))
 
     def best(self, workload_key: str, target: str) -> Optional[Dict[str, Any]]:
         """The valid record with the lowest mean cost for (workload, target), or None. Records of
         other targets never count."""
-        top = self._native.top_k(workload_key, record_key(target), 1)
+        top = self._store.top_k(workload_key, record_key(target), 1)
         return top[0] if top else None
 
     def top_k(self, workload_key: str, target: str, k: int) -> List[Dict[str, Any]]:
         """The ``k`` valid records with the lowest mean costs for (workload, target), best first."""
-        return list(self._native.top_k(workload_key, record_key(target), int(k)))
+        return list(self._store.top_k(workload_key, record_key(target), int(k)))
 
     def best_records(self, target: Optional[str] = None) -> List[Dict[str, Any]]:
         """The best valid record of every (workload, target) pair, of one target if given."""
-        return list(self._native.best_records(record_key(target)))
+        return list(self._store.best_records(record_key(target)))
 
     def add_records(self, records: Iterable[Dict[str, Any]]) -> None:
         """Stores records (dicts as :meth:`records` returns them; ``mean_seconds`` and
         ``error_name`` are derived and ignored) in one transaction."""
-        self._native.add_jsonl_lines([_record_line(r) for r in records])
+        self._store.add_jsonl_lines([_record_line(r) for r in records])
 
     def add_workload(self, workload_key: str, task_name: str, dag_text: str) -> None:
         """Stores a workload's name and DAG text (the first non-empty ones are kept)."""

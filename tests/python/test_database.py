@@ -255,3 +255,25 @@ def test_tuning_into_a_database_path(tmp_path):
         assert any(best["steps"] == r["steps"] and best["mean_seconds"] == r["mean_seconds"] for r in records[4:])
     assert best is not None and best["error"] == 0
     assert task.best(path)[1] == pytest.approx(best["mean_seconds"])
+
+
+def test_a_database_is_one_open_record_store(tmp_path):
+    """tessel.database.Database opens its file once, as a record store that the auto-scheduler
+    takes as it is; its queries and a JSON-lines store's agree on the same records."""
+    from tessel import autotune, _tessel
+
+    opened = _tessel.autotune.RecordStore.opened_count
+    before = opened()
+    db = Database(str(tmp_path / "one.db"))
+    assert opened() - before == 1
+    assert autotune.open_records(db=db) is db.store and opened() - before == 1
+    records = [make_record("w", TARGET_A, i, [1e-3 * (3 - i)]) for i in range(3)]
+    db.add_records(records)
+    lines = autotune.open_records(str(tmp_path / "same.jsonl"))
+    lines.add_jsonl_lines([database._record_line(r) for r in records])
+    for store in (db.store, lines):
+        assert store.count("w", TARGET_A) == 3
+        assert [r["costs"] for r in store.top_k("w", TARGET_A, 2)] == [[1e-3], [2e-3]]
+    assert db.best("w", TARGET_A)["costs"] == [1e-3]
+    with pytest.raises(tessel.TesselError, match="JSON-lines"):
+        Database(str(tmp_path / "not_a_db.jsonl"))

@@ -17,6 +17,8 @@
 
 namespace tessel::autotune {
 
+class Database;
+
 class RecordStore {
  public:
   virtual ~RecordStore() = default;
@@ -27,12 +29,18 @@ class RecordStore {
   // folders; a JSON-lines file at the first write), unless `read_only`: then nothing is ever
   // created or written, a missing file reads as empty and the write methods throw CompileError. CompileError for a file that is not a Tessel database or cannot be read.
   static std::unique_ptr<RecordStore> open(const std::string& path, bool read_only = false);
+  // The same for a path that must name a database (the CLI's `db` commands, tessel.database):
+  // a JSON-lines path is a CompileError.
+  static std::unique_ptr<RecordStore> open_database(const std::string& path, bool read_only = false);
   // Stores opened in this process so far (tests check that a command opens its store once).
   static int64_t opened_count();
 
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
   virtual bool is_database() const = 0;
+  // The SQLite database behind a database store, for what only a database keeps (workload
+  // summaries, JSON-lines export and import); nullptr for a JSON-lines file.
+  virtual Database* database() { return nullptr; }
   // Lines skipped as corrupt when a JSON-lines file was read (0 for a database).
   virtual int corrupt_lines() const { return 0; }
 
