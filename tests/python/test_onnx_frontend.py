@@ -209,6 +209,25 @@ def test_matmul_batch_broadcast_slice_backwards_and_expand(tmp_path):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch", [(), (2,), (2, 3)])
+def test_matmul_with_a_constant_weight_is_a_packed_linear_layer(batch, tmp_path):
+    """MatMul of N-D activations by a constant [K, N] weight (a linear layer, as in every
+    transformer) folds the batch dimensions into rows and runs the packed dense kernel; a bias
+    Add after it still matches numpy."""
+    x = RNG.standard_normal(batch + (5, 24)).astype(np.float32)
+    w = RNG.standard_normal((24, 37)).astype(np.float32)
+    bias = RNG.standard_normal((37,)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "bias"], ["y"])]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "bias")]
+    model = _model(nodes, [_info("x", x.shape)], [_info("y", batch + (5, 37))], inits)
+    graph, params = tessel.frontend.from_onnx(model)
+    compiled = tessel.compile(graph, params, verbose=False)
+    assert any("dense_packed" in kernel for kernel in compiled.kernel_calls), compiled.kernel_calls
+    assert not any("matmul" in kernel for kernel in compiled.kernel_calls), compiled.kernel_calls
+    (y,) = _run(model, {"x": x}, tmp_path)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ w + bias, rtol=1e-4, atol=1e-4)
+
+
 def test_integer_ops_stay_exact(tmp_path):
     x = RNG.integers(-50, 50, size=(3, 7)).astype(np.int64)
     d = RNG.integers(1, 9, size=(7,)).astype(np.int64) * np.where(RNG.random(7) < 0.5, -1, 1)

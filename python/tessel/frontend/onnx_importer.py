@@ -273,6 +273,9 @@ class OnnxImporter:
         self.shape_overrides = dict(shape_overrides or {})
         self.input_values = {k: np.asarray(v) for k, v in (input_values or {}).items()}
         self.frozen_inputs: List[str] = []
+        # Weights transposed for dense, by param name: a weight several nodes share becomes one
+        # transposed param.
+        self.transposed_weights: Dict[str, "Const"] = {}
         self.opset = self._default_opset()
 
     def _default_opset(self) -> int:

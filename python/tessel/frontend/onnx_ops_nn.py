@@ -209,6 +209,16 @@ def _gemm(ctx: NodeContext) -> List[Any]:
     return [result]
 
 
+def _transposed_weight(ctx: NodeContext, weight: Const) -> Const:
+    """``weight`` [K, N] as the [N, K] weight of dense, once per named weight."""
+    if weight.param_name is None:
+        return Const(np.ascontiguousarray(weight.array.T))
+    cache = ctx.importer.transposed_weights
+    if weight.param_name not in cache:
+        cache[weight.param_name] = Const(np.ascontiguousarray(weight.array.T), f"{weight.param_name}.transposed")
+    return cache[weight.param_name]
+
+
 @converter("MatMul")
 def _matmul(ctx: NodeContext) -> List[Any]:
     a, b = ctx.value(0), ctx.value(1)
@@ -226,11 +236,16 @@ def _matmul(ctx: NodeContext) -> List[Any]:
         product = ctx.call("matmul", [a, ctx.reshape(b, [b_shape[0], 1])])
         shape = ctx.type_of(product)[0]
         return [ctx.reshape(product, list(shape[:-1]))]
-    if len(a_shape) == 2 and len(b_shape) == 2 and isinstance(b, Const):
-        # A weight on the right: dense with the transposed weight (a packed-weight kernel).
-        weight = Const(np.ascontiguousarray(b.array.T),
-                       None if b.param_name is None else f"{b.param_name}.transposed")
-        return [ctx.call("dense", [a, weight])]
+    if len(a_shape) >= 2 and len(b_shape) == 2 and isinstance(b, Const):
+        # A weight on the right (a linear layer): dense with the transposed weight, which the
+        # graph compiler packs into the panels its kernel reads. Leading batch dimensions of the
+        # activations fold into the rows ([B, S, K] -> [B*S, K]) and come back afterwards.
+        weight = _transposed_weight(ctx, b)
+        if len(a_shape) == 2:
+            return [ctx.call("dense", [a, weight])]
+        rows = int(np.prod(a_shape[:-1]))
+        product = ctx.call("dense", [ctx.reshape(a, [rows, a_shape[-1]]), weight])
+        return [ctx.reshape(product, list(a_shape[:-1]) + [b_shape[1]])]
     return [ctx.call("matmul", [a, b])]
 
 
