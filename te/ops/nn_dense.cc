@@ -143,8 +143,12 @@ void schedule_gemm(Schedule& schedule, const Tensor& output, const ScheduleTarge
   int64_t nr = n >= kDensePanel ? pick_factor(n, {2 * kDensePanel, kDensePanel}) : n;
 
   std::vector<IterVar> t = outer.tile(axes[nd - 2], axes[nd - 1], mr, nr);  // io, jo, ii, ji
-  std::vector<IterVar> loops = {t[0], t[1]};
-  std::vector<int64_t> trips = {(m + mr - 1) / mr, (n + nr - 1) / nr};
+  // Column tiles outermost: the row tiles that follow one another reuse one K x nr panel of B
+  // from the cache, so B is read from memory once and A (the smaller operand of a linear layer)
+  // once per column tile, M K N / nr elements of traffic instead of M K N / mr row-tile first.
+  outer.reorder({t[1], t[0], t[2], t[3]});
+  std::vector<IterVar> loops = {t[1], t[0]};
+  std::vector<int64_t> trips = {(n + nr - 1) / nr, (m + mr - 1) / mr};
   if (nd == 3) {
     loops.insert(loops.begin(), axes[0]);
     trips.insert(trips.begin(), const_extent(axes[0]->dom.extent, tag, "batch"));
