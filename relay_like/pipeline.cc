@@ -13,6 +13,7 @@ namespace tessel::relay {
 std::vector<GraphPass> default_pipeline(const codegen::Target& target) {
   std::vector<GraphPass> passes = {
       {"simplify_inference", simplify_inference},
+      {"recognize_layer_norm", recognize_layer_norm},
       {"eliminate_dead_code", eliminate_dead_code},
       {"fold_constants", fold_constants},
   };

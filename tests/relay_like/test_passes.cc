@@ -131,7 +131,8 @@ TEST(RelayPasses, CommonSubexpressionsAndDeadCode) {
 TEST(RelayPasses, OptimizePipelineRunsEveryPass) {
   std::vector<std::string> names;
   for (const GraphPass& pass : default_pipeline()) names.push_back(pass.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"simplify_inference", "eliminate_dead_code", "fold_constants",
+  EXPECT_EQ(names, (std::vector<std::string>{"simplify_inference", "recognize_layer_norm", "eliminate_dead_code",
+                                             "fold_constants",
                                              "alter_layout", "fold_constants", "eliminate_common_subexpressions",
                                              "eliminate_dead_code"}));
 }
@@ -211,4 +212,79 @@ TEST(RelayFusion, DiamondEpilogueJoinsItsAnchor) {
             "fused_conv2d_add_relu_sigmoid_multiply_tanh: %2 %4 %5 %6 %7 %8 (out-elemwise-fusable)\n"
             "fused_max_pool2d: %9 (out-elemwise-fusable)\n"
             "fused_exp: %10 (elemwise)\n");
+}
+
+namespace {
+
+// x -> (x - mean) / sqrt(mean((x - mean)^2) + eps) [* gamma] [+ beta], as exporters emit it.
+struct LayerNormChain {
+  Graph graph;
+  Value normalised, scaled, shifted, x, centred;
+};
+
+LayerNormChain layer_norm_chain(bool gamma_first = true) {
+  LayerNormChain c;
+  Graph& g = c.graph;
+  c.x = g.add_input("x", {{2, 3, 8}, DataType::Float(32)});
+  Attrs reduce{{"axes", std::vector<int64_t>{-1}}, {"keepdims", true}};
+  Value mean = g.add_call("mean", {c.x}, reduce)[0];
+  Value centred = c.centred = g.add_call("subtract", {c.x, mean})[0];
+  Value variance = g.add_call("mean", {g.add_call("multiply", {centred, centred})[0]}, reduce)[0];
+  NDArray eps({1}, DataType::Float(32));
+  eps.as<float>()[0] = 1e-5f;
+  Value denominator = g.add_call("sqrt", {g.add_call("add", {variance, g.add_constant(eps)})[0]})[0];
+  c.normalised = g.add_call("divide", {centred, denominator})[0];
+  Value gamma = g.add_constant(random_array({8}, 11), "gamma");
+  c.scaled = gamma_first ? g.add_call("multiply", {gamma, c.normalised})[0]
+                         : g.add_call("multiply", {c.normalised, gamma})[0];
+  c.shifted = g.add_call("add", {c.scaled, g.add_constant(random_array({8}, 12), "beta")})[0];
+  return c;
+}
+
+}  // namespace
+
+TEST(RelayPasses, RecognizeLayerNormFusesTheExportedChain) {
+  for (bool gamma_first : {true, false}) {
+    LayerNormChain c = layer_norm_chain(gamma_first);
+    c.graph.add_output(c.shifted);
+    Graph after = eliminate_dead_code(recognize_layer_norm(c.graph));
+    EXPECT_EQ(after.to_string(),
+              "graph(%x: float32[2, 3, 8]) {\n"
+              "  @gamma = constant : float32[8]\n"
+              "  @beta = constant : float32[8]\n"
+              "  %3 = layer_norm(%x, @gamma, @beta, axes=[2], epsilon=1e-05) : float32[2, 3, 8]\n"
+              "  return (%3)\n"
+              "}\n");
+    std::map<std::string, NDArray> inputs{{"x", random_array({2, 3, 8}, 5, -3.0f, 3.0f)}};
+    expect_close(evaluate_graph(after, inputs)[0], evaluate_graph(c.graph, inputs)[0], 1e-4f);
+  }
+}
+
+TEST(RelayPasses, RecognizeLayerNormStopsWhereValuesAreUsedOutside) {
+  // The centred value x - mean is also a graph output: the chain is kept as it is.
+  LayerNormChain c = layer_norm_chain();
+  c.graph.add_output(c.shifted);
+  c.graph.add_output(c.centred);
+  Graph after = eliminate_dead_code(recognize_layer_norm(c.graph));
+  EXPECT_EQ(count_op(after, "layer_norm"), 0) << after.to_string();
+  // The normalised value is an output too: layer_norm without gamma and beta gives it, and the
+  // affine multiply and add stay after it.
+  LayerNormChain shared = layer_norm_chain();
+  shared.graph.add_output(shared.shifted);
+  shared.graph.add_output(shared.normalised);
+  Graph kept = eliminate_dead_code(recognize_layer_norm(shared.graph));
+  EXPECT_EQ(count_op(kept, "layer_norm"), 1) << kept.to_string();
+  EXPECT_EQ(count_op(kept, "multiply"), 1) << kept.to_string();
+  std::map<std::string, NDArray> shared_inputs{{"x", random_array({2, 3, 8}, 8, -2.0f, 2.0f)}};
+  for (size_t k = 0; k < 2; ++k) {
+    expect_close(evaluate_graph(kept, shared_inputs)[k], evaluate_graph(shared.graph, shared_inputs)[k], 1e-4f);
+  }
+  // Without gamma and beta the chain still goes, as a plain layer_norm.
+  LayerNormChain bare = layer_norm_chain();
+  bare.graph.add_output(bare.normalised);
+  Graph plain = eliminate_dead_code(recognize_layer_norm(bare.graph));
+  EXPECT_EQ(count_op(plain, "layer_norm"), 1) << plain.to_string();
+  EXPECT_EQ(count_op(plain, "mean"), 0);
+  std::map<std::string, NDArray> inputs{{"x", random_array({2, 3, 8}, 9, -2.0f, 2.0f)}};
+  expect_close(evaluate_graph(plain, inputs)[0], evaluate_graph(bare.graph, inputs)[0], 1e-4f);
 }

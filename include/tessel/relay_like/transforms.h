@@ -25,6 +25,12 @@ Graph simplify_inference(const Graph& graph);
 // JIT-compiled and run on the host) and replaces it by a constant.
 Graph fold_constants(const Graph& graph);
 
+// The op chain of a layer normalisation over trailing axes (mean, subtract, square, mean, add
+// eps, sqrt, divide, then an optional multiply by gamma and add of beta, as exporters emit it)
+// becomes one layer_norm call (relay_like/transforms/recognize_layer_norm.cc). Leaves the
+// replaced calls unused: run eliminate_dead_code after it.
+Graph recognize_layer_norm(const Graph& graph);
+
 // Merges calls with the same op, attributes and inputs, and anonymous constants with equal data.
 Graph eliminate_common_subexpressions(const Graph& graph);
 
