@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Untuned end-to-end latency of whole models: Tessel (default schedules) vs PyTorch vs ONNX Runtime.
+"""End-to-end latency of whole models: Tessel (default schedules, or with --db a tuning database,
+optionally tuned first for --tune-seconds) vs PyTorch vs ONNX Runtime.
 
 For ResNet-18, ResNet-50, MobileNetV2 (torchvision, random weights, fixed seed) and a BERT-like
 torch.nn.TransformerEncoder, exports ONNX (opset 13), imports it with tessel.frontend.from_onnx,
@@ -45,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=0.2,
                    help="seconds to pause at every switch between engines (lets spinning threads park)")
     p.add_argument("--ort-dir", default=os.environ.get("TESSEL_ORT_DIR", ""))
+    p.add_argument("--db", help="compile Tessel from this tuning database (tuned figures) instead of default schedules")
+    p.add_argument("--tune-seconds", type=float, default=0.0,
+                   help="with --db: first tune the model's tasks into it for this many seconds")
     return p.parse_args()
 
 
@@ -116,9 +120,14 @@ def bench_model(name: str, work: str, ort_reason: Optional[str]) -> Dict[str, ob
             row["unsupported"] = str(e).splitlines()[0]
             graph = None
         if graph is not None:
+            if ARGS.db and ARGS.tune_seconds > 0:
+                from tessel import autotune
+                tasks = autotune.extract_tasks(graph, params, target="llvm")
+                autotune.tune(tasks, trials=1_000_000, db=ARGS.db, time_budget_seconds=ARGS.tune_seconds)
             start = time.perf_counter()
-            lib = tessel.compile(graph, params, target="llvm", verbose=False)
+            lib = tessel.compile(graph, params, target="llvm", verbose=False, db=ARGS.db)
             row["compile_s"] = time.perf_counter() - start
+            row["summary"] = lib.summary
             row["kernels"] = lib.num_kernel_calls
             lib_path = os.path.join(work, f"{name}.so")
             lib.export_library(lib_path)
@@ -166,7 +175,8 @@ def main() -> None:
             else:
                 print(f"{row['model']}: {row['kernels']} kernel calls, compiled in {row['compile_s']:.1f} s, "
                       f"rel. error vs PyTorch {row['err']:.2e}"
-                      + (f" (ONNX Runtime {row['ort_err']:.2e})" if "ort_err" in row else ""))
+                      + (f" (ONNX Runtime {row['ort_err']:.2e})" if "ort_err" in row else "")
+                      + (f"; {row['summary']}" if ARGS.db else ""))
             if "ort_note" in row:
                 print(f"{row['model']}: {row['ort_note']}")
             sys.stdout.flush()
