@@ -29,7 +29,7 @@ from tessel.target import Target, TargetLike, canonical_target
 
 __all__ = [
     "Task", "extract_tasks", "tune", "compile", "task_table", "tuning_curve", "plot_tuning_curve",
-    "stored_records", "canonical_target", "resolve_records_path", "default_database_path", "open_records",
+    "stored_records", "count_records", "canonical_target", "resolve_records_path", "default_database_path", "open_records",
 ]  # and Database (tessel.database.Database, loaded on first use)
 
 
@@ -155,6 +155,14 @@ def stored_records(records: Any, workload_keys: Optional[Sequence[str]] = None,
     store = open_records(records, read_only=True)
     rows = list(store.records("", canonical_target(target)))
     return [r for r in rows if keys is None or r["workload_key"] in keys]
+
+
+def count_records(records: Any, workload_keys: Sequence[str], target: TargetLike) -> int:
+    """How many records (valid or not) ``records`` (a path or an open store) holds of these
+    workloads for ``target``, counted by the store."""
+    store = open_records(records, read_only=True)
+    key = canonical_target(target)
+    return sum(int(store.count(k, key)) for k in set(workload_keys))
 
 
 def _format_seconds(seconds: float) -> str:

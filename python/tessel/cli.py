@@ -68,11 +68,6 @@ def _open_database(path: Optional[str], must_exist: bool = True) -> Any:
     return Database(resolved, read_only=True)
 
 
-def _records_in(store: Any, workload_keys: List[str], target: Any) -> int:
-    from tessel import autotune
-    return len(autotune.stored_records(store, workload_keys, target))
-
-
 # ---- info, config, the matmul demo ---------------------------------------------------------------
 
 def _command_info(args: argparse.Namespace) -> int:
@@ -229,7 +224,7 @@ def _command_tune(args: argparse.Namespace) -> int:
     graph, params = _load_model(args.model)
     tasks = autotune.extract_tasks(graph, params, target=target)
     keys = [t.workload_key for t in tasks]
-    before = _records_in(store, keys, target)
+    before = autotune.count_records(store, keys, target)
     print(f"tuning {args.model} for {target}")
     print(f"database: {db_path} ({before} record(s) of these tasks already stored; they count toward --trials)",
           flush=True)
@@ -238,10 +233,10 @@ def _command_tune(args: argparse.Namespace) -> int:
         autotune.tune(tasks, trials=args.trials, db=store, seed=args.seed, batch_size=args.batch_size,
                       time_budget_seconds=args.time_budget or 0.0, verbose=True)
     except KeyboardInterrupt:
-        kept = _records_in(store, keys, target) - before
+        kept = autotune.count_records(store, keys, target) - before
         print(f"{PROG}: interrupted; {kept} records kept in {db_path}", file=sys.stderr)
         return 130
-    after = _records_in(store, keys, target)
+    after = autotune.count_records(store, keys, target)
     print(f"{after - before} new record(s) in {time.perf_counter() - start:.1f} s; {after} stored for this model's "
           f"tasks in {db_path}")
     if args.plot:
@@ -282,8 +277,6 @@ def _command_db_list(args: argparse.Namespace) -> int:
 
 
 def _command_db_best(args: argparse.Namespace) -> int:
-    from tessel import autotune
-
     target = str(tessel.Target(args.target))
     database = _open_database(args.db)
     best = database.best_records(target)
@@ -302,8 +295,6 @@ def _command_db_best(args: argparse.Namespace) -> int:
 
 
 def _command_db_export(args: argparse.Namespace) -> int:
-    from tessel import autotune
-
     target = str(tessel.Target(args.target)) if args.target else None
     database = _open_database(args.db)
     written = database.export_jsonl(args.file, workload_key=args.workload, target=target)

@@ -79,9 +79,8 @@ def with_params(graph: Any, params: Optional[Mapping[str, Any]]) -> Any:
     native_graph = getattr(graph, "_native", graph)
     if not params:
         return native_graph
-    native_copy = getattr(graph, "_native", graph)
     current = {name: value for name, value in params.items()
-               if not (isinstance(value, np.ndarray) and native_copy.holds_param(name, value))}
+               if not (isinstance(value, np.ndarray) and native_graph.holds_param(name, value))}
     if not current:
         return native_graph
     copy = graph.copy()

@@ -279,7 +279,7 @@ def _records_of(store: Any, tasks: Sequence[Any]) -> int:
     from tessel import autotune
     if not tasks:
         return 0
-    return len(autotune.stored_records(store, [t.workload_key for t in tasks], tasks[0].target))
+    return autotune.count_records(store, [t.workload_key for t in tasks], tasks[0].target)
 
 
 def run(options: argparse.Namespace) -> int:
